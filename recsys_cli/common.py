@@ -1,0 +1,64 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from recommender.errors import RecommenderError
+
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="recsys.toml to read (default: ./recsys.toml if present)."),
+]
+SkipInvalidOpt = Annotated[
+    bool, typer.Option("--skip-invalid", help="Drop bad rows and report counts instead of failing.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn library errors into a clear message and exit code 2 instead of a traceback."""
+    try:
+        yield
+    except RecommenderError as exc:
+        fail(str(exc))
+    except FileNotFoundError as exc:
+        fail(f"{exc.filename or exc}: no such file or directory")
+
+
+def guarded(func: Callable[..., T]) -> Callable[..., T]:
+    """Decorator form of ``friendly_errors`` for command functions."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> T:
+        with friendly_errors():
+            return func(*args, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
+
+
+def resolve_config_path(path: Path | None) -> Path | None:
+    if path is not None:
+        return path
+    default = Path("recsys.toml")
+    return default if default.exists() else None
+
+
+def echo_err(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,20 @@
+"""Entry point of the ``recsys`` command: one Typer app, each group in a module of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from recsys_cli import data_cmd, evaluate_cmd
+
+app = typer.Typer(
+    name="recsys",
+    help="Recommendations, pushes and A/B tests for mini-program businesses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(data_cmd.app, name="data")
+evaluate_cmd.register(app)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
