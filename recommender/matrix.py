@@ -1,8 +1,9 @@
 """The user x item confidence matrix that every model fits on.
 
-Confidence of one (user, item) pair = the sum over its events of ``weight[event] * 2^(-age / half_life)``,
-with age measured back from a reference time (the newest event by default). The matrix is a scipy CSR
-matrix of users x items (implicit's orientation), float32.
+Confidence of one (user, item) pair = the sum over its events of
+``weight[event] * 2^(-age / half_life)``, with age measured back from a reference time (the newest
+event by default). The matrix is a scipy CSR matrix of users x items (implicit's orientation),
+float32.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 
 from recommender.errors import ConfigError
@@ -28,6 +31,26 @@ def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
     return values.asi8 / _UNIT_PER_SECOND[values.unit]
 
 
+def _arrow_text(values: Iterable[str] | pd.Series | pd.Index | np.ndarray) -> pa.Array:
+    """Values as one Arrow ``large_string`` array; no copy for pandas string columns."""
+    array = pa.array(pd.Series(values, dtype="string[pyarrow]", copy=False).array)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
+def _encode(values: Iterable[str] | pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """Codes of ``values`` (``-1`` for nulls) and the distinct ids in order of first appearance."""
+    encoded = pc.dictionary_encode(_arrow_text(values))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    return codes, pd.Index(pd.arrays.ArrowStringArray(encoded.dictionary), dtype="string[pyarrow]")
+
+
+def _positions(values: pa.Array, known: pa.Array) -> np.ndarray:
+    """Position of each value in ``known``; ``-1`` where it is not there (one hash pass)."""
+    return pc.fill_null(pc.index_in(values, value_set=known), -1).to_numpy()
+
+
 @dataclass(frozen=True)
 class IdMap:
     """A two-way map between external ids (strings) and dense indices ``0..n-1``."""
@@ -36,14 +59,14 @@ class IdMap:
 
     @classmethod
     def from_values(cls, values: Iterable[str] | pd.Series | np.ndarray) -> IdMap:
-        """Ids in order of first appearance, duplicates dropped."""
-        uniques = pd.unique(pd.Series(values, dtype="string[pyarrow]"))
-        return cls(pd.Index(uniques, dtype="string[pyarrow]"))
+        """Ids in order of first appearance, duplicates and nulls dropped."""
+        return cls(_encode(values)[1])
 
     @classmethod
     def from_ids(cls, ids: Iterable[str] | np.ndarray) -> IdMap:
         """Ids taken as they are, in order (they must be unique)."""
-        index = pd.Index(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype="string[pyarrow]")
+        values = ids if isinstance(ids, np.ndarray) else list(ids)
+        index = pd.Index(values, dtype="string[pyarrow]")
         if not index.is_unique:
             raise ValueError("ids must be unique")
         return cls(index)
@@ -60,7 +83,8 @@ class IdMap:
 
     def to_index(self, values: Iterable[str] | pd.Series | np.ndarray) -> np.ndarray:
         """Indices of ``values``; ``-1`` where an id is unknown."""
-        return self.index.get_indexer(pd.Index(values, dtype="string[pyarrow]"))
+        known = _arrow_text(self.index)
+        return _positions(_arrow_text(values), known).astype(np.intp)
 
     def get(self, value: str) -> int | None:
         """Index of one id, or ``None``."""
@@ -93,24 +117,37 @@ class Interactions:
 
 def event_weights(events: pd.Series, weights: Mapping[str, float]) -> np.ndarray:
     """The weight of each event type, vectorized; unknown types raise ``ConfigError``."""
-    codes, uniques = pd.factorize(events, sort=False)
-    missing = [str(u) for u in uniques if u not in weights]
-    if missing:
+    names = list(weights)
+    values = _arrow_text(events)
+    codes = _positions(values, pa.array(names, type=pa.large_string()))
+    unknown = codes < 0
+    if unknown.any():
+        missing = [str(u) for u in pc.unique(values.filter(pa.array(unknown))).to_pylist()]
         raise ConfigError(
             f"events of type {missing} have no weight; add them with --weights "
             f"{missing[0]}=1 or in recsys.toml [events] weights"
         )
-    table = np.array([float(weights[u]) for u in uniques], dtype=np.float64)
+    table = np.array([float(weights[name]) for name in names], dtype=np.float64)
     return table[codes]
 
 
 def decay(seconds: np.ndarray, half_life_days: float, reference: float | None = None) -> np.ndarray:
-    """``2^(-age / half_life)``; ages in the future count as zero; ``half_life_days=0`` = no decay."""
+    """``2^(-age / half_life)``; future ages count as zero; ``half_life_days=0``: no decay."""
     if half_life_days <= 0 or len(seconds) == 0:
         return np.ones(len(seconds), dtype=np.float64)
     ref = float(seconds.max()) if reference is None else reference
-    age_days = np.maximum(ref - seconds, 0.0) / SECONDS_PER_DAY
-    return np.exp2(-age_days / half_life_days)
+    exponent = np.subtract(ref, seconds, dtype=np.float64)  # one buffer, updated in place
+    np.maximum(exponent, 0.0, out=exponent)
+    np.multiply(exponent, -1.0 / (SECONDS_PER_DAY * half_life_days), out=exponent)
+    return np.exp2(exponent, out=exponent)
+
+
+def _indices(values: pd.Series, fixed: IdMap | None) -> tuple[np.ndarray, IdMap]:
+    """Row or column indices of ``values``: in the ``fixed`` map, or in a map built from them."""
+    if fixed is not None:
+        return fixed.to_index(values), fixed
+    codes, index = _encode(values)
+    return codes, IdMap(index)
 
 
 def build_interactions(
@@ -127,15 +164,13 @@ def build_interactions(
     events whose ids are not in a fixed map are dropped, which callers use on purpose. Without
     them the maps are built from ``events``. Events whose weight is 0 contribute nothing.
     """
-    users = users or IdMap.from_values(events["user_id"])
-    items = items or IdMap.from_values(events["item_id"])
-    rows = users.to_index(events["user_id"])
-    cols = items.to_index(events["item_id"])
+    rows, users = _indices(events["user_id"], users)
+    cols, items = _indices(events["item_id"], items)
     values = event_weights(events["event"], weights)
     if half_life_days > 0:
         seconds = epoch_seconds(events["timestamp"])
         reference = None if reference_time is None else reference_time.timestamp()
-        values = values * decay(seconds, half_life_days, reference)
+        values *= decay(seconds, half_life_days, reference)
     keep = (rows >= 0) & (cols >= 0) & (values > 0)
     if not keep.all():
         rows, cols, values = rows[keep], cols[keep], values[keep]

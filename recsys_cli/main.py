@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recsys_cli import data_cmd, evaluate_cmd
+from recsys_cli import data_cmd, evaluate_cmd, train_cmd
 
 app = typer.Typer(
     name="recsys",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmd.app, name="data")
 evaluate_cmd.register(app)
+train_cmd.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -23,6 +23,7 @@ from recommender.errors import ModelError, NotFittedError
 IdsAndScores = tuple[np.ndarray, np.ndarray]
 _META_KEY = "__meta__"
 _BATCH_ROWS = 2048
+_BATCH_CELLS = 1 << 22  # dense scores per batch: bounds memory on large catalogs
 
 
 class Recommender(ABC):
@@ -109,8 +110,9 @@ class Recommender(ABC):
             )
         ids = np.empty((len(userids), N), dtype=np.int64)
         scores = np.empty((len(userids), N), dtype=np.float32)
-        for start in range(0, len(userids), _BATCH_ROWS):
-            stop = start + _BATCH_ROWS
+        rows = self._batch_rows()
+        for start in range(0, len(userids), rows):
+            stop = start + rows
             batch = self._user_scores(userids[start:stop], user_items[start:stop])
             seen = user_items[start:stop] if filter_already_liked_items else None
             ids[start:stop], scores[start:stop] = top_n(batch, N, seen=seen, items=items)
@@ -125,8 +127,9 @@ class Recommender(ABC):
         itemids = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
         ids = np.empty((len(itemids), N), dtype=np.int64)
         scores = np.empty((len(itemids), N), dtype=np.float32)
-        for start in range(0, len(itemids), _BATCH_ROWS):
-            chunk = itemids[start : start + _BATCH_ROWS]
+        rows = self._batch_rows()
+        for start in range(0, len(itemids), rows):
+            chunk = itemids[start : start + rows]
             batch = self._item_scores(chunk).astype(np.float32, copy=True)
             batch[np.arange(len(chunk)), chunk] = -np.inf
             ids[start : start + len(chunk)], scores[start : start + len(chunk)] = top_n(
@@ -162,6 +165,9 @@ class Recommender(ABC):
         model.n_items = int(meta["n_items"])
         model.fitted = True
         return model
+
+    def _batch_rows(self) -> int:
+        return max(1, min(_BATCH_ROWS, _BATCH_CELLS // max(self.n_items, 1)))
 
     def _check_fitted(self) -> None:
         if not self.fitted:

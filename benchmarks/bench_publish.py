@@ -1,0 +1,110 @@
+"""Benchmark: publishing a model version to Redis against implicit's bare batch recommend.
+
+A synthetic shop of 100k users x 5k items (``shop_synth``), one ALS model fitted once. In the same
+run, on a private ``redis-server``:
+
+- reference: implicit's own ``model.recommend(all_users, user_items, N=100)`` over every item
+  (no kinds, no slots, nothing written anywhere);
+- ours: ``publish_version`` with top-N 100: per user a product and a content list, the breakfast,
+  lunch and dinner slot lists and a profile; per item the similar items; popular and new-item
+  lists; tables; all written to Redis and made live.
+
+Reports seconds, the ratio, Redis bytes (``MEMORY USAGE``) of the whole version and per user per
+100-item list. Targets: <= 600 bytes per list, <= 2x the reference. Results go to the
+``## bench_publish`` section of ``benchmarks/RESULTS.md``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_publish.py [--users 100000] [--items 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from recommender.config import RecsysConfig  # noqa: E402
+from recommender.models import make_model  # noqa: E402
+from shop_synth import private_redis, synthetic_shop, write_section  # noqa: E402
+from training.publish import publish_version  # noqa: E402
+
+SECTION = "## bench_publish"
+PARAMS = {"factors": 64, "iterations": 10, "regularization": 0.01, "alpha": 1.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--top-n", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2, help="best of this many of each")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+
+    train, catalog = synthetic_shop(args.users, args.items, seed=1)
+    print(f"shop: {args.users:,} users x {args.items:,} items, {train.nnz:,} interactions")
+    started = time.perf_counter()
+    model = make_model("als", PARAMS).fit(train.matrix)
+    print(f"ALS {PARAMS} fitted in {time.perf_counter() - started:.1f} s")
+    native = model.model  # implicit's AlternatingLeastSquares
+    all_users = np.arange(args.users)
+
+    bare, ours, stats = [], [], None
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        for round_ in range(args.repeats):
+            started = time.perf_counter()
+            native.recommend(all_users, train.matrix, N=args.top_n)
+            bare.append(time.perf_counter() - started)
+            stats = publish_version(client, "bench", str(round_ + 1), model, train, catalog,
+                                    RecsysConfig(), top_n=args.top_n)
+            ours.append(stats.seconds)
+            print(f"round {round_ + 1}: implicit recommend {bare[-1]:.2f} s, "
+                  f"publish {ours[-1]:.2f} s, {stats.list_bytes:.0f} bytes/list")
+            client.flushdb()  # each round publishes into an empty server
+    assert stats is not None
+    ratio = min(ours) / min(bare)
+    per_user = stats.bytes / stats.users
+    body = f"""Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, \
+{os.cpu_count()} CPUs, Python {platform.python_version()}; \
+`{" ".join(["benchmarks/bench_publish.py", *sys.argv[1:]])}`.
+
+Synthetic shop: {args.users:,} users x {args.items:,} items ({train.nnz:,} interactions), ALS \
+{PARAMS}, top-N {args.top_n}, private redis-server, best of {args.repeats}.
+
+| | seconds |
+|---|---:|
+| reference: implicit `model.recommend(all_users, user_items, N={args.top_n})` | \
+{min(bare):.2f} |
+| ours: `publish_version` (2 kinds + 3 slot lists + profile per user, similar items, \
+popular, tables, go live) | {min(ours):.2f} |
+| **ratio** (target <= 2x) | **{ratio:.2f}x** |
+
+| Redis memory (`MEMORY USAGE`, whole version) | |
+|---|---:|
+| keys | {stats.keys:,} |
+| bytes | {stats.bytes:,} |
+| bytes per user (all lists, profile, similar, tables) | {per_user:,.0f} |
+| **bytes per user per {args.top_n}-item list** (target <= 600) | **{stats.list_bytes:.0f}** |
+
+All rounds (implicit / publish, s): {", ".join(f"{b:.2f} / {o:.2f}" for b, o in zip(bare, ours,
+                                                                          strict=True))}.
+"""
+    print(body)
+    write_section(args.out, SECTION, body)
+    print(f"wrote the {SECTION} section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()

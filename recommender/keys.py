@@ -1,0 +1,147 @@
+"""Every Redis key name, built in one place (``docs/redis-layout.md`` documents each one).
+
+Keys come in two families:
+
+- global keys (``Keys``): the live pointer and the live state that outlives a model version
+  (purchases, unavailable items);
+- version keys (``VersionKeys``): everything ``publish`` writes for one model version, under a
+  namespace of its own, ``{prefix}v:{name}:{version}:{nonce}:``.
+
+Per-user and per-item data are spread over hash *buckets* (``bucket_of``): a bucket is a Redis hash
+whose fields are user (or item) ids. A version therefore has a bounded number of keys, so making it
+live, rolling back or expiring it touches a few hundred keys, not millions.
+
+Pure string functions: no Redis client here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+DEFAULT_PREFIX = "recsys:"
+ANY_SLOT = "any"
+"""The slot name of lists that apply at any time of day (e.g. the plain popular list)."""
+PER_BUCKET = 512
+"""Target number of users (or items) per hash bucket."""
+
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
+_MASK32 = 0xFFFFFFFF
+
+
+def bucket_count(n: int, per_bucket: int = PER_BUCKET) -> int:
+    """How many buckets hold ``n`` ids at about ``per_bucket`` ids each (at least 1)."""
+    return max(1, -(-n // per_bucket))
+
+
+def bucket_of(identifier: str, buckets: int) -> int:
+    """The bucket of one id: 32-bit FNV-1a of its UTF-8 bytes, modulo ``buckets``."""
+    h = _FNV_OFFSET
+    for byte in identifier.encode("utf-8"):
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK32
+    return h % buckets
+
+
+def buckets_of(identifiers: np.ndarray | list[str] | pa.Array, buckets: int) -> np.ndarray:
+    """``bucket_of`` for many ids at once, vectorized over the ids (a loop over byte positions)."""
+    strings = pa.array(identifiers, type=pa.string())
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if strings.null_count:
+        raise ValueError("ids must not be null")
+    binary = pc.cast(strings, pa.large_binary())
+    _, offset_buffer, data_buffer = binary.buffers()
+    first = binary.offset
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[first : first + len(binary) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.empty(0, np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    h = np.full(len(lengths), _FNV_OFFSET, dtype=np.uint64)
+    for position in range(int(lengths.max(initial=0))):
+        live = lengths > position
+        byte = data[starts[live] + position].astype(np.uint64)
+        h[live] = ((h[live] ^ byte) * np.uint64(_FNV_PRIME)) & np.uint64(_MASK32)
+    return (h % np.uint64(buckets)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Global key names under ``prefix``."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def live(self) -> str:
+        """Hash: model name -> namespace id of its live version."""
+        return f"{self.prefix}live"
+
+    def purchased(self, user_id: str) -> str:
+        """Set: item ids the user bought since the live version was trained (real-time)."""
+        return f"{self.prefix}purchased:{user_id}"
+
+    def unavailable(self) -> str:
+        """Set: item ids that must not be returned right now (sold out, withdrawn)."""
+        return f"{self.prefix}unavailable"
+
+    def version(self, namespace: str) -> VersionKeys:
+        """The keys of one published version, by its namespace id."""
+        return VersionKeys(f"{self.prefix}v:{namespace}:")
+
+
+def namespace_id(name: str, version: str, nonce: str) -> str:
+    """``products:7:3fa9c1d2``: model name, version and a per-publish nonce."""
+    return f"{name}:{version}:{nonce}"
+
+
+@dataclass(frozen=True)
+class VersionKeys:
+    """Key names of one published version; ``base`` ends with ``:``."""
+
+    base: str
+
+    def meta(self) -> str:
+        """String: JSON manifest of the version (counts, rules, kinds, categories...)."""
+        return f"{self.base}meta"
+
+    def members(self) -> str:
+        """Set: every other key of this namespace (to persist or expire them together)."""
+        return f"{self.base}keys"
+
+    def items(self) -> str:
+        """String: the item table (Arrow IPC stream); row ``i`` is item index ``i``."""
+        return f"{self.base}items"
+
+    def users(self) -> str:
+        """String: the user ids the model knows (Arrow IPC stream)."""
+        return f"{self.base}users"
+
+    def recs(self, kind: str, bucket: int) -> str:
+        """Hash bucket: user id -> top-N list of ``kind``."""
+        return f"{self.base}rec:{kind}:{bucket}"
+
+    def slot(self, kind: str, slot: str, bucket: int) -> str:
+        """Hash bucket: user id -> top-N list of the slot's items of ``kind``."""
+        return f"{self.base}slot:{kind}:{slot}:{bucket}"
+
+    def profile(self, bucket: int) -> str:
+        """Hash bucket: user id -> category affinity and items seen in training."""
+        return f"{self.base}profile:{bucket}"
+
+    def similar(self, bucket: int) -> str:
+        """Hash bucket: item id -> the most similar items of the same kind."""
+        return f"{self.base}similar:{bucket}"
+
+    def popular(self) -> str:
+        """Hash: ``{kind}:{slot}`` -> popular list (``slot`` is a slot name or ``any``)."""
+        return f"{self.base}popular"
+
+    def new_items(self) -> str:
+        """Hash: category -> list of new items (recent, little history), newest first."""
+        return f"{self.base}new"
+
+
+def popular_field(kind: str, slot: str = ANY_SLOT) -> str:
+    """Field of ``VersionKeys.popular``."""
+    return f"{kind}:{slot}"

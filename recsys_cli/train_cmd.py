@@ -1,0 +1,298 @@
+"""``recsys train``, ``tune``, ``promote`` and ``models list``: the offline work on MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from recsys_cli.common import ConfigOpt, JsonOpt, SkipInvalidOpt, fail, guarded, resolve_config_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from training.registry import Decision
+    from training.spec import TrainSpec
+    from training.train import Step
+
+TRAIN_EXAMPLE = (
+    "Example: recsys train --events demo-data/events.parquet --items demo-data/items.parquet "
+    "--model als --param factors=64 --experiment shop --register products --alias champion"
+)
+TUNE_EXAMPLE = (
+    "Example: recsys tune --events ../shared/data/ml-100k/events.csv --model ease --trials 30 "
+    "--weights view=1,purchase=1 --experiment ml100k --register ml100k-ease --json"
+)
+PROMOTE_EXAMPLE = "Example: recsys promote products --version 4 --alias champion"
+LIST_EXAMPLE = "Example: recsys models list products"
+LIST_METRICS = ("ndcg@10", "precision@10")
+
+EventsOpt = Annotated[
+    Path, typer.Option("--events", help="Events file (csv, parquet, jsonl) or a parquet directory.")
+]
+ItemsOpt = Annotated[
+    Path | None, typer.Option("--items", help="Catalog file, stored with the model.")
+]
+ModelOpt = Annotated[str, typer.Option("--model", help="pop, als, bpr, itemknn or ease.")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE, repeatable.")
+]
+ProtocolOpt = Annotated[
+    str, typer.Option("--protocol", help="Evaluation split: stratified, temporal or leave-last.")
+]
+RatioOpt = Annotated[float, typer.Option("--ratio", help="Train share of the split.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split (and of the search).")]
+WeightsOpt = Annotated[
+    str | None, typer.Option("--weights", help="Event weights, e.g. view=1,purchase=8.")
+]
+HalfLifeOpt = Annotated[
+    float | None, typer.Option("--half-life-days", help="Time decay of confidence; 0 = none.")
+]
+ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+RegisterOpt = Annotated[
+    str | None, typer.Option("--register", help="Register the model under this name.")
+]
+AliasOpt = Annotated[
+    str | None,
+    typer.Option("--alias", help="Move this alias to the new version, through the promotion gate."),
+]
+
+models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", help=f"Train, evaluate, log and register a model.\n\n{TRAIN_EXAMPLE}")(
+        train
+    )
+    app.command("tune", help=f"Search hyper-parameters, then log the best.\n\n{TUNE_EXAMPLE}")(tune)
+    app.command("promote", help=f"Move an alias behind a quality gate.\n\n{PROMOTE_EXAMPLE}")(
+        promote
+    )
+    app.add_typer(models_app, name="models")
+    models_app.command("list", help=f"Versions, aliases and test metrics.\n\n{LIST_EXAMPLE}")(
+        list_models
+    )
+
+
+@contextmanager
+def _mlflow_session() -> Iterator[str]:
+    """Tracking configured, MLflow's chatter kept off stdout, its errors turned into messages."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import configure_tracking
+
+    try:
+        with redirect_stdout(sys.stderr):
+            yield configure_tracking()
+    except MlflowException as exc:
+        fail(f"MLflow: {exc.message}")
+
+
+def _stepper() -> Step:
+    """A progress hook: a spinner while a step runs, then its time, all on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+
+    @contextmanager
+    def step(message: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with console.status(message):
+            yield
+        seconds = time.perf_counter() - started
+        console.print(f"[green]✓[/green] {message} [dim]({seconds:.1f} s)[/dim]")
+
+    return step
+
+
+def _inputs(
+    events: Path,
+    items: Path | None,
+    model: str,
+    param: list[str] | None,
+    protocol: str,
+    ratio: float,
+    seed: int,
+    weights: str | None,
+    half_life_days: float | None,
+    config: Path | None,
+    skip_invalid: bool,
+    step: Step,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, TrainSpec]:
+    from recommender.config import load_config, parse_weights
+    from recommender.data import load_catalog, load_events
+    from recsys_cli.progress import Reporter
+    from training.spec import TrainSpec, model_params
+
+    cfg = load_config(resolve_config_path(config))
+    spec = TrainSpec(
+        model=model,
+        params=model_params(model, param or [], cfg),
+        weights=parse_weights(weights, cfg.events.weights) if weights else dict(cfg.events.weights),
+        half_life_days=cfg.events.half_life_days if half_life_days is None else half_life_days,
+        protocol=protocol,
+        ratio=ratio,
+        seed=seed,
+    )
+    reporter = Reporter()
+    with step(f"reading {events}"):
+        loaded = load_events(events, event_types=set(spec.weights), skip_invalid=skip_invalid)
+    reporter.skipped(loaded)
+    catalog = None
+    if items is not None:
+        with step(f"reading {items}"):
+            catalog_result = load_catalog(items, skip_invalid=skip_invalid)
+        reporter.skipped(catalog_result)
+        catalog = catalog_result.frame
+    return loaded.frame, catalog, spec
+
+
+def _report(payload: dict[str, Any], as_json: bool, decision: Decision | None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        from rich.console import Console
+
+        out = Console(highlight=False)
+        out.print(f"run      {payload['run_id']}")
+        out.print(f"params   {json.dumps(payload['params'])}")
+        for part in ("validation", "test"):
+            if part in payload:
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in payload[part].items())
+                out.print(f"{part:<8} {shown}")
+        out.print(f"version  {payload['version'] or '(not registered)'}")
+        out.print(f"seconds  {payload['seconds']:.1f}")
+    if decision is not None:
+        _decided(decision)
+
+
+def _decided(decision: Decision) -> None:
+    """Say what happened to the alias; a refusal ends the command with exit code 1."""
+    moved = "moved to" if decision.promoted else "NOT moved to"
+    typer.echo(
+        f"alias {decision.alias!r} of {decision.name!r} {moved} version {decision.version}: "
+        f"{decision.reason}",
+        err=True,
+    )
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@guarded
+def train(
+    events: EventsOpt,
+    experiment: ExperimentOpt,
+    model: ModelOpt = "als",
+    items: ItemsOpt = None,
+    param: ParamOpt = None,
+    protocol: ProtocolOpt = "stratified",
+    ratio: RatioOpt = 0.75,
+    seed: SeedOpt = 42,
+    weights: WeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    register_as: RegisterOpt = None,
+    alias: AliasOpt = None,
+    config: ConfigOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    from training.train import train as run_train
+
+    step = _stepper()
+    frame, catalog, spec = _inputs(events, items, model, param, protocol, ratio, seed, weights,
+                                   half_life_days, config, skip_invalid, step)
+    with _mlflow_session():
+        result = run_train(frame, spec, experiment=experiment, catalog=catalog,
+                           register=register_as, alias=alias, step=step)
+    _report(result.to_json(), as_json, result.promotion)
+
+
+@guarded
+def tune(
+    events: EventsOpt,
+    experiment: ExperimentOpt,
+    model: ModelOpt = "als",
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Number of trials.")] = 20,
+    metric: Annotated[str, typer.Option("--metric", help="Validation metric to maximize.")] = (
+        "ndcg@10"
+    ),
+    items: ItemsOpt = None,
+    param: ParamOpt = None,
+    protocol: ProtocolOpt = "stratified",
+    ratio: RatioOpt = 0.75,
+    seed: SeedOpt = 42,
+    weights: WeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    register_as: RegisterOpt = None,
+    alias: AliasOpt = None,
+    config: ConfigOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    from training.tune import tune as run_tune
+
+    step = _stepper()
+    frame, catalog, spec = _inputs(events, items, model, param, protocol, ratio, seed, weights,
+                                   half_life_days, config, skip_invalid, step)
+    with _mlflow_session():
+        result = run_tune(frame, spec, trials=trials, experiment=experiment, metric=metric,
+                          catalog=catalog, register=register_as, alias=alias, step=step)
+    _report(result.to_json(), as_json, result.promotion)
+
+
+@guarded
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Option("--version", help="Version to promote.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move.")] = "champion",
+    force: Annotated[bool, typer.Option("--force", help="Skip the quality gate.")] = False,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Allowed drop of the metric.")
+    ] = 0.005,
+    metric: Annotated[str, typer.Option("--metric", help="Test metric compared.")] = "ndcg@10",
+    as_json: JsonOpt = False,
+) -> None:
+    from training.registry import promote as run_promote
+
+    with _mlflow_session():
+        decision = run_promote(name, version, alias, force=force, tolerance=tolerance,
+                               metric=metric)
+    if as_json:
+        sys.stdout.write(json.dumps(asdict(decision)) + "\n")
+    _decided(decision)
+
+
+@guarded
+def list_models(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.registry import list_versions
+
+    with _mlflow_session():
+        versions = list_versions(name)
+    if as_json:
+        rows = [{**asdict(v), "created": v.created.isoformat()} for v in versions]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title=f"registered model {name!r}")
+    for column in ("version", "aliases", *LIST_METRICS, "created"):
+        table.add_column(column, justify="right" if "@" in column else "left")
+    for info in versions:
+        metrics = [f"{info.test[m]:.4f}" if m in info.test else "-" for m in LIST_METRICS]
+        table.add_row(info.version, ", ".join(info.aliases), *metrics,
+                      info.created.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    Console(highlight=False).print(table)
+

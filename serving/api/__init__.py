@@ -1,0 +1,1 @@
+"""The HTTP routes: one router a resource under ``serving.api.routes``."""

@@ -1,0 +1,41 @@
+"""``GET /v1/items/{item_id}/similar``: items like this one, of the same kind."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from serving import service
+from serving.deps import MetricsDep, NQuery, StoreDep, VersionDep
+from serving.responses import OrjsonResponse
+from serving.schemas import (
+    INVALID,
+    SIMILAR_EXAMPLE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    UNKNOWN_ITEM,
+    SimilarItems,
+    ok,
+)
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+
+
+@router.get(
+    "/{item_id}/similar",
+    summary="Similar items",
+    description="The items most similar to `item_id` (same kind, available). 404 for an item "
+    "that is not in the published catalog.",
+    response_class=OrjsonResponse,
+    responses={**ok(SimilarItems, SIMILAR_EXAMPLE), **UNAUTHORIZED, **UNKNOWN_ITEM, **INVALID,
+               **UNAVAILABLE},
+)
+async def similar(
+    item_id: Annotated[str, Path(description="An item id of the catalog.", examples=["p42"])],
+    version: VersionDep,
+    store: StoreDep,
+    metrics: MetricsDep,
+    n: NQuery = 10,
+) -> OrjsonResponse:
+    return OrjsonResponse(await service.similar_items(version, store, metrics, item_id, n))

@@ -1,0 +1,30 @@
+"""``GET /v1/popular``: the most popular items, slot-aware."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving import service
+from serving.deps import AtQuery, KindQuery, NQuery, StoreDep, VersionDep
+from serving.responses import OrjsonResponse
+from serving.schemas import INVALID, POPULAR_EXAMPLE, UNAUTHORIZED, UNAVAILABLE, PopularItems, ok
+
+router = APIRouter(prefix="/v1", tags=["popular"])
+
+
+@router.get(
+    "/popular",
+    summary="Popular items",
+    description="The most popular available items of `kind`; while a slot is active at `at`, "
+    "its items are boosted.",
+    response_class=OrjsonResponse,
+    responses={**ok(PopularItems, POPULAR_EXAMPLE), **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
+)
+async def popular(
+    version: VersionDep,
+    store: StoreDep,
+    kind: KindQuery = "product",
+    n: NQuery = 10,
+    at: AtQuery = None,
+) -> OrjsonResponse:
+    return OrjsonResponse(await service.popular_items(version, store, kind, n, at))

@@ -1,0 +1,92 @@
+"""The dependencies of the routes, as ``Annotated`` aliases, and the API-key check."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader
+
+from serving.errors import Unauthorized
+from serving.metrics import Metrics
+from serving.settings import ServingSettings
+from serving.store import Store
+from serving.version import VersionView
+
+API_KEY_HEADER = "X-API-Key"
+MAX_N = 100
+
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="One of the keys in RECSYS_API_KEYS (comma-separated).",
+)
+
+
+def key_matches(given: str, keys: Sequence[bytes]) -> bool:
+    """Constant-time check of ``given`` against every configured key (no early exit)."""
+    candidate = given.encode("utf-8")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(candidate, key)
+    return matched
+
+
+def require_api_key(
+    request: Request, api_key: Annotated[str | None, Security(_api_key)]
+) -> None:
+    """401 unless the request carries one of the configured keys."""
+    if not api_key:
+        raise Unauthorized(f"missing {API_KEY_HEADER} header")
+    if not key_matches(api_key, request.app.state.api_keys):
+        raise Unauthorized(f"invalid API key in {API_KEY_HEADER}")
+
+
+def get_settings(request: Request) -> ServingSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+async def get_version(request: Request) -> VersionView:
+    """The live version (503 when Redis is down or nothing is published)."""
+    return await request.app.state.live.current()  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+VersionDep = Annotated[VersionView, Depends(get_version)]
+
+Kind = Literal["product", "content"]
+KindQuery = Annotated[Kind, Query(description="Which items: `product` or `content`.")]
+NQuery = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many items, 1..{MAX_N}.")]
+AtQuery = Annotated[
+    str | None,
+    Query(
+        description="ISO-8601 instant the slot is evaluated at (default now), e.g. "
+        "`2026-11-21T07:30:00+08:00` or `2026-11-20T23:30:00Z`; without an offset it is local "
+        "time in the configured time zone.",
+        openapi_examples={
+            "breakfast": {"summary": "07:30 in Shanghai", "value": "2026-11-21T07:30:00+08:00"},
+            "utc": {"summary": "the same instant in UTC", "value": "2026-11-20T23:30:00Z"},
+        },
+    ),
+]
+CategoryQuery = Annotated[
+    str | None, Query(description="Only items of this category.", examples=["breakfast"])
+]
+ExcludeQuery = Annotated[
+    str | None,
+    Query(description="Comma-separated item ids never to return (e.g. already in the cart).",
+          examples=["p12,p40"]),
+]

@@ -1,0 +1,62 @@
+"""Which version is live: the pointer is re-read at most every ``refresh_seconds``.
+
+A newly published version is therefore noticed within about a second, without a restart. While
+one request reloads the pointer (and, on a change, the new version's tables), concurrent requests
+keep answering from the version they already have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from serving.errors import NoLiveModel
+from serving.store import Store
+from serving.version import VersionView
+
+
+def choose(live: dict[str, str], model_name: str | None) -> str:
+    """The namespace to serve: ``model_name``'s, or the only live model's."""
+    if model_name is not None:
+        if model_name not in live:
+            others = f" (live: {', '.join(sorted(live))})" if live else ""
+            raise NoLiveModel(f"model {model_name!r} has no published version{others}; "
+                              f"run `recsys publish {model_name}@champion`")
+        return live[model_name]
+    if len(live) == 1:
+        return next(iter(live.values()))
+    if not live:
+        raise NoLiveModel("no model is published yet; run `recsys publish NAME@ALIAS`")
+    raise NoLiveModel(f"several models are live ({', '.join(sorted(live))}); set "
+                      "RECSYS_MODEL_NAME to the one to serve")
+
+
+class LiveVersions:
+    """The current ``VersionView``, refreshed from Redis when older than ``refresh_seconds``."""
+
+    def __init__(self, store: Store, model_name: str | None, refresh_seconds: float) -> None:
+        self.store = store
+        self.model_name = model_name
+        self.refresh_seconds = refresh_seconds
+        self._view: VersionView | None = None
+        self._checked = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> VersionView:
+        view = self._view
+        if view is not None and time.monotonic() - self._checked < self.refresh_seconds:
+            return view
+        if view is not None and self._lock.locked():
+            return view  # another request is refreshing; this one keeps the version it has
+        async with self._lock:
+            if self._view is None or time.monotonic() - self._checked >= self.refresh_seconds:
+                await self._refresh()
+            assert self._view is not None
+            return self._view
+
+    async def _refresh(self) -> None:
+        namespace = choose(await self.store.live(), self.model_name)
+        if self._view is None or self._view.namespace != namespace:
+            keys = self.store.keys.version(namespace)
+            self._view = VersionView.from_blobs(namespace, keys, await self.store.version(keys))
+        self._checked = time.monotonic()

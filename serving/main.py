@@ -1,0 +1,74 @@
+"""The FastAPI app: ``create_app(settings)`` builds it, ``run(host, port, workers)`` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import Depends, FastAPI
+
+from serving.api.routes import health, items, popular, recommendations
+from serving.deps import require_api_key
+from serving.errors import install_error_handlers
+from serving.live import LiveVersions
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.responses import OrjsonResponse
+from serving.settings import ServingSettings, load_settings
+from serving.store import Store
+
+DESCRIPTION = """Recommendations, similar items and popular lists for mini-program shops,
+answered from the model version published to Redis (`recsys publish NAME@ALIAS`).
+
+Every `/v1` route needs an `X-API-Key` header with one of the keys in `RECSYS_API_KEYS`.
+Errors are `{"error": {"code": "...", "message": "..."}}`."""
+
+V1_ROUTERS = (recommendations.router, items.router, popular.router)
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    """The app, reading Redis as ``settings`` say (default: the ``RECSYS_*`` environment)."""
+    settings = settings or load_settings()
+    store = Store.from_settings(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await store.close()
+
+    app = FastAPI(
+        title="recsys",
+        description=DESCRIPTION,
+        version="1",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.live = LiveVersions(store, settings.model_name, settings.live_refresh_seconds)
+    app.state.api_keys = [key.encode("utf-8") for key in settings.api_keys]
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in V1_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory serving.main:app_factory`` (settings from the environment)."""
+    return create_app()
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+        settings: ServingSettings | None = None) -> None:
+    """Serve with uvicorn (uvloop, httptools, no access log). Several workers read their
+    settings from the environment; one worker can take ``settings``."""
+    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools",
+               "access_log": False, "log_level": "info"}
+    if workers > 1:
+        uvicorn.run("serving.main:app_factory", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)

@@ -1,0 +1,41 @@
+"""The one settings class of the serving app, read from ``RECSYS_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recommender.keys import DEFAULT_PREFIX
+
+
+class ServingSettings(BaseSettings):
+    """``RECSYS_REDIS_URL``, ``RECSYS_API_KEYS`` (comma-separated), ``RECSYS_MODEL_NAME``, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    model_name: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    live_refresh_seconds: float = Field(default=1.0, ge=0)
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    redis_max_connections: int = Field(default=64, ge=1)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("model_name", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def load_settings(**overrides: Any) -> ServingSettings:
+    """Settings from the environment; keyword arguments take precedence."""
+    return ServingSettings(**overrides)

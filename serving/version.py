@@ -1,0 +1,105 @@
+"""A published version as serving holds it in memory: its manifest, items and small lists.
+
+Built once per version from ``VersionBlobs`` (immutable in Redis), so a request only reads the
+per-user data. Item attributes are kept as Python lists: requests look up a handful of items,
+where list indexing beats numpy scalar access.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from recommender.codec import RankedList, decode_list
+from recommender.config import RulesConfig, SlotConfig
+from recommender.keys import ANY_SLOT, VersionKeys, bucket_of, popular_field
+from serving.errors import NoLiveModel
+from serving.store import VersionBlobs
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """The in-memory side of one published version."""
+
+    name: str
+    version: str
+    namespace: str
+    keys: VersionKeys
+    meta: dict[str, Any]
+    rules: RulesConfig
+    repeatable_categories: frozenset[str]
+    user_buckets: int
+    item_buckets: int
+    kinds: frozenset[str]
+    slot_lists: dict[str, frozenset[str]]
+    item_ids: list[str]
+    index_of: dict[str, int]
+    kind_of: list[str]
+    category_of: list[str]
+    repeatable: list[bool]
+    slot_member: dict[str, np.ndarray]
+    popular: dict[str, RankedList]
+    new_items: dict[str, RankedList]
+
+    @property
+    def model(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version}
+
+    def user_bucket(self, user_id: str) -> int:
+        return bucket_of(user_id, self.user_buckets)
+
+    def item_bucket(self, item_id: str) -> int:
+        return bucket_of(item_id, self.item_buckets)
+
+    def popular_list(self, kind: str, slot: SlotConfig | None) -> RankedList:
+        """The popular list of ``kind`` for the active slot (or any time); empty if none."""
+        found = self.popular.get(popular_field(kind, slot.name if slot else ANY_SLOT))
+        if found is None:
+            found = self.popular.get(popular_field(kind))
+        return found if found is not None else RankedList(np.empty(0, np.int64), np.empty(0))
+
+    def indices(self, item_ids: list[str]) -> list[int]:
+        """Indices of the known ids among ``item_ids`` (unknown ones are skipped)."""
+        index_of = self.index_of
+        return [index_of[i] for i in item_ids if i in index_of]
+
+    @classmethod
+    def from_blobs(cls, namespace: str, keys: VersionKeys, blobs: VersionBlobs) -> VersionView:
+        if blobs.meta is None or blobs.items is None:
+            raise NoLiveModel(
+                f"the live version {namespace!r} is incomplete or expired in Redis; publish again"
+            )
+        meta = json.loads(blobs.meta)
+        rules = RulesConfig.model_validate(meta["rules"])
+        table = pa.ipc.open_stream(blobs.items).read_all()
+        categories = table.column("category").to_pylist()
+        repeatable = frozenset(rules.repeatable_categories)
+        item_ids = table.column("item_id").to_pylist()
+        return cls(
+            name=meta["name"],
+            version=meta["version"],
+            namespace=namespace,
+            keys=keys,
+            meta=meta,
+            rules=rules,
+            repeatable_categories=repeatable,
+            user_buckets=int(meta["user_buckets"]),
+            item_buckets=int(meta["item_buckets"]),
+            kinds=frozenset(meta["kinds"]),
+            slot_lists={kind: frozenset(s) for kind, s in meta["slot_lists"].items()},
+            item_ids=item_ids,
+            index_of={item: i for i, item in enumerate(item_ids)},
+            kind_of=table.column("kind").to_pylist(),
+            category_of=categories,
+            repeatable=[category in repeatable for category in categories],
+            slot_member={
+                slot.name: table.column(f"slot:{slot.name}").to_numpy(zero_copy_only=False)
+                for slot in rules.slots
+            },
+            popular={k.decode(): decode_list(v) for k, v in blobs.popular.items()},
+            new_items={k.decode(): decode_list(v) for k, v in blobs.new_items.items()},
+        )

@@ -1,0 +1,150 @@
+"""publish_version: what it writes, how it goes live, and what a failed publish leaves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import redis
+from scipy import sparse
+
+from recommender.codec import decode_list, decode_profile
+from recommender.keys import Keys, bucket_of
+from recommender.matrix import IdMap, Interactions
+from tests.serving import world
+from training.publish import publish_version
+from training.publish_writer import make_live
+
+
+def _live(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
+    return client.hgetall(f"{prefix}live")
+
+
+def _members(client: redis.Redis, prefix: str, namespace: str) -> set[str]:
+    return {k.decode() for k in client.smembers(Keys(prefix).version(namespace).members())}
+
+
+def test_publish_writes_the_documented_layout_and_goes_live(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    stats = world.publish(redis_client, prefix)
+    keys = Keys(prefix).version(stats.namespace)
+    assert _live(redis_client, prefix) == {b"shop": stats.namespace.encode()}
+    assert stats.namespace.startswith("shop:1:") and stats.previous is None
+    assert (stats.users, stats.items) == (3, 9)
+
+    meta = json.loads(redis_client.get(keys.meta()))
+    assert (meta["name"], meta["version"], meta["top_n"], meta["model_items"]) == ("shop", "1",
+                                                                                  100, 8)
+    assert meta["kinds"] == ["product", "content"]
+    assert meta["slot_lists"] == {"product": ["breakfast"], "content": []}
+    assert meta["categories"] == ["articles", "breakfast", "lunch", "snacks"]
+    assert meta["rules"]["timezone"] == "Asia/Shanghai"
+
+    b = bucket_of("u0", meta["user_buckets"])
+    own = decode_list(redis_client.hget(keys.recs("product", b), "u0"))
+    assert own.items.tolist() == [2, 3, 0, 1]  # p2 p3 p0 p1: unseen, available products
+    assert own.scores == pytest.approx([0.9, 0.8, 0.5, 0.3], abs=0.002)
+    slot = decode_list(redis_client.hget(keys.slot("product", "breakfast", b), "u0"))
+    assert slot.items.tolist() == [0, 1]
+    profile = decode_profile(redis_client.hget(keys.profile(b), "u0"))
+    assert profile.categories.tolist() == [3] and profile.seen.tolist() == [4]  # snacks; p4
+    assert profile.shares == pytest.approx([1.0])
+
+    similar = redis_client.hget(keys.similar(bucket_of("p0", meta["item_buckets"])), "p0")
+    assert decode_list(similar).items.tolist() == [1, 4, 2, 3]
+    popular = redis_client.hgetall(keys.popular())
+    assert decode_list(popular[b"product:any"]).items.tolist() == [1, 4, 0]
+    assert decode_list(popular[b"product:breakfast"]).items.tolist() == [1, 0, 4]
+    assert decode_list(popular[b"content:any"]).items.tolist() == [6]
+    new = redis_client.hgetall(keys.new_items())
+    assert list(new) == [b"breakfast"] and decode_list(new[b"breakfast"]).items.tolist() == [8]
+
+    items = pa.ipc.open_stream(redis_client.get(keys.items())).read_all().to_pydict()
+    assert items["item_id"] == [*world.ITEMS, "pnew"]
+    assert items["available"][5] is False and items["slot:breakfast"][:2] == [True, True]
+    assert items["created_at"][8] == pd.Timestamp(world.NOW - pd.Timedelta(days=1))
+    users = pa.ipc.open_stream(redis_client.get(keys.users())).read_all()
+    assert users.column("user_id").to_pylist() == world.USERS
+
+    members = _members(redis_client, prefix, stats.namespace)
+    assert stats.keys == len(members) - 1  # the members set lists itself
+    assert all(redis_client.ttl(key) == -1 for key in members)  # live: no expiry
+    assert set(redis_client.scan_iter(match=f"{prefix}v:*")) == {k.encode() for k in members}
+    assert stats.bytes > 0 and stats.list_bytes > 0
+
+
+def test_a_new_publish_supersedes_the_old_which_expires_and_can_be_rolled_back(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    first = world.publish(redis_client, prefix, version="1")
+    second = world.publish(redis_client, prefix, version="2", retain_seconds=3600)
+    assert second.previous == first.namespace
+    assert _live(redis_client, prefix) == {b"shop": second.namespace.encode()}
+    old = _members(redis_client, prefix, first.namespace)
+    assert old and all(0 < redis_client.ttl(key) <= 3600 for key in old)
+    assert all(redis_client.ttl(k) == -1 for k in _members(redis_client, prefix, second.namespace))
+
+    replaced = make_live(redis_client, Keys(prefix), "shop", first.namespace, retain_seconds=60)
+    assert replaced == second.namespace
+    assert _live(redis_client, prefix) == {b"shop": first.namespace.encode()}
+    assert all(redis_client.ttl(key) == -1 for key in old)
+    assert all(0 < redis_client.ttl(k) <= 60
+               for k in _members(redis_client, prefix, second.namespace))
+
+
+class _Failing(world.FixedScores):
+    """Fails while ranking the content lists, after the product lists were written."""
+
+    def recommend(self, userid: Any, user_items: Any, N: int = 10, **kwargs: Any) -> Any:
+        items = kwargs.get("items")
+        if items is not None and 6 in np.asarray(items):
+            raise RuntimeError("killed mid-publish")
+        return super().recommend(userid, user_items, N, **kwargs)
+
+
+def test_an_interrupted_publish_leaves_the_live_version_and_expires_its_own_keys(
+    redis_client: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = world.publish(redis_client, prefix, version="1")
+    monkeypatch.setattr("training.publish_writer.FLUSH_BYTES", 1)  # send every write at once
+    with pytest.raises(RuntimeError, match="killed mid-publish"):
+        world.publish(redis_client, prefix, version="2", model=_Failing(), pending_seconds=600)
+    assert _live(redis_client, prefix) == {b"shop": live.namespace.encode()}
+    partial = {key for key in redis_client.scan_iter(match=f"{prefix}v:shop:2:*")}
+    assert partial, "the failed publish should have written its first lists"
+    assert all(0 < redis_client.ttl(key) <= 600 for key in partial)
+    assert all(redis_client.ttl(k) == -1 for k in _members(redis_client, prefix, live.namespace))
+
+
+def test_purchases_replace_the_training_rows_as_what_is_never_offered_again(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    bought = sparse.csr_matrix(np.eye(3, 8, k=2, dtype=np.float32))  # u0 p2, u1 p3, u2 p4
+    stats = world.publish(redis_client, prefix, purchases=bought)
+    keys = Keys(prefix).version(stats.namespace)
+    buckets = json.loads(redis_client.get(keys.meta()))["user_buckets"]
+    profile = decode_profile(redis_client.hget(keys.profile(bucket_of("u1", buckets)), "u1"))
+    assert profile.seen.tolist() == [3]
+
+
+def test_a_100_item_list_costs_under_600_redis_bytes_per_user(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    rng = np.random.default_rng(7)
+    n_users, n_items = 1500, 400
+    scores = rng.random((n_users, n_items), dtype=np.float32)
+    users = [f"user-{i:06d}" for i in range(n_users)]
+    items = [f"item-{i:05d}" for i in range(n_items)]
+    train = Interactions(sparse.csr_matrix((n_users, n_items), dtype=np.float32),
+                         IdMap.from_ids(users), IdMap.from_ids(items))
+    catalog = pd.DataFrame({"item_id": items, "kind": "product", "category": "lunch"})
+    model = world.FixedScores(scores=scores, similarity=np.eye(n_items, dtype=np.float32))
+    stats = publish_version(redis_client, "bytes", "1", model.fit(train.matrix), train, catalog,
+                            world.config(prefix), top_n=100, now=world.NOW)
+    assert stats.users == n_users
+    assert 309 < stats.list_bytes <= 600  # 309 bytes of payload plus Redis's own overhead

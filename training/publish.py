@@ -1,0 +1,326 @@
+"""Publish a model version to Redis: precompute everything serving reads, then go live atomically.
+
+``publish_version`` writes, under a namespace of its own (``docs/redis-layout.md``):
+
+- per user and kind, the top-N available items of that kind (``rec``), and per user, kind and push
+  slot, the top-N of the slot's items (``slot``);
+- per user, the top categories and the items seen in training (``profile``);
+- per item, the most similar available items of its kind (``similar``);
+- per kind and slot (and ``any``), the popular lists; per category, the new items;
+- the item table, the user ids and a JSON manifest (``meta``).
+
+Users are walked in batches, in the order of their hash bucket, so that every batch writes whole
+runs of a few buckets. Only when all is written does ``make_live`` flip the pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import redis
+from scipy import sparse
+
+from recommender.codec import encode_lists, encode_profiles
+from recommender.config import RecsysConfig
+from recommender.keys import (
+    ANY_SLOT,
+    Keys,
+    VersionKeys,
+    bucket_count,
+    buckets_of,
+    namespace_id,
+    popular_field,
+)
+from recommender.matrix import Interactions
+from recommender.models.base import Recommender
+from training.publish_data import (
+    KINDS,
+    ItemTable,
+    affinity,
+    category_onehot,
+    item_table,
+    new_item_lists,
+    popular_lists,
+)
+from training.publish_writer import NamespaceWriter, make_live
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; stages: ``users``, ``items``, ``tables``, ``live``."""
+
+FORMAT = 1
+RETAIN_SECONDS = 7 * 86_400
+PENDING_SECONDS = 86_400
+BATCH_USERS = 4096
+
+
+@dataclass(frozen=True)
+class PublishStats:
+    """What a publish wrote. ``list_bytes``: Redis bytes per user per top-N list (MEMORY USAGE)."""
+
+    name: str
+    version: str
+    namespace: str
+    previous: str | None
+    users: int
+    items: int
+    keys: int
+    bytes: int
+    list_bytes: float
+    seconds: float
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    """The default progress callback: says nothing."""
+
+
+def publish_version(
+    redis_client: redis.Redis,
+    name: str,
+    version: str,
+    model: Recommender,
+    train: Interactions,
+    catalog: pd.DataFrame,
+    config: RecsysConfig,
+    top_n: int = 100,
+    progress: Progress | None = None,
+    *,
+    purchases: sparse.csr_matrix | None = None,
+    retain_seconds: int = RETAIN_SECONDS,
+    pending_seconds: int = PENDING_SECONDS,
+    batch_users: int = BATCH_USERS,
+    now: datetime | None = None,
+) -> PublishStats:
+    """Write one model version into its own namespace, then make it the live version of ``name``.
+
+    Parameters
+    ----------
+    redis_client : redis.Redis
+        A synchronous client (bytes responses).
+    name, version : str
+        The registered model name and version; ``name`` is what serving selects.
+    model, train : Recommender, Interactions
+        The fitted model and the interactions it was trained on (matrix and id maps).
+    catalog : DataFrame
+        Item kind, category, title, tags, availability, creation time (may be empty).
+    config : RecsysConfig
+        Slots, time zone, repeatable categories, new-item rules and the key prefix.
+    top_n : int
+        Length of every per-user, per-item and popular list.
+    progress : callable, optional
+        Called as ``progress(stage, done, total)``.
+    purchases : CSR matrix, optional
+        Users x items of ``train``, non-zero where the user bought the item; stored as the items
+        the user must not be offered again. Defaults to every item in the user's training row.
+    retain_seconds : int
+        Expiry set on the version this one replaces.
+    pending_seconds : int
+        Expiry of this version's keys until it goes live (what an interrupted publish leaves).
+    now : datetime, optional
+        The publish time (for new items); defaults to the current time.
+    """
+    started = time.perf_counter()
+    report = progress or _quiet
+    now = now or datetime.now(UTC)
+    keys = Keys(config.serving.prefix)
+    namespace = namespace_id(name, str(version), secrets.token_hex(4))
+    vkeys = keys.version(namespace)
+    slots = config.rules.slots
+    table = item_table(catalog, train, slots)
+    seen = sparse.csr_matrix(train.matrix if purchases is None else purchases)
+    writer = NamespaceWriter(redis_client, vkeys, pending_seconds)
+
+    user_buckets = _write_users(writer, vkeys, model, train, table, seen, config, top_n, report,
+                                batch_users)
+    item_buckets = _write_similar(writer, vkeys, model, table, top_n, report)
+    report("tables", 0, 1)
+    _write_tables(writer, vkeys, train, table, config, top_n, now)
+    meta = _manifest(name, str(version), namespace, model, train, table, config, top_n, now,
+                     user_buckets, item_buckets)
+    writer.set(vkeys.meta(), json.dumps(meta))
+    writer.flush()
+    report("tables", 1, 1)
+    report("live", 0, 1)
+    previous = make_live(redis_client, keys, name, namespace, retain_seconds)
+    report("live", 1, 1)
+    total, list_bytes = _memory(redis_client, writer.keys, vkeys)
+    return PublishStats(
+        name=name, version=str(version), namespace=namespace, previous=previous,
+        users=len(train.users), items=len(table), keys=len(writer.keys), bytes=total,
+        list_bytes=list_bytes, seconds=time.perf_counter() - started,
+    )
+
+
+def _slot_candidates(table: ItemTable, config: RecsysConfig) -> dict[tuple[str, str], np.ndarray]:
+    """(kind, push slot) -> the model's available slot items of that kind, where there are any."""
+    out = {}
+    for slot in config.rules.slots:
+        if not slot.push:
+            continue
+        for kind in KINDS:
+            cand = table.candidates(kind, table.slot_masks[slot.name])
+            if len(cand):
+                out[(kind, slot.name)] = cand
+    return out
+
+
+def _write_users(
+    writer: NamespaceWriter,
+    vkeys: VersionKeys,
+    model: Recommender,
+    train: Interactions,
+    table: ItemTable,
+    seen: sparse.csr_matrix,
+    config: RecsysConfig,
+    top_n: int,
+    report: Progress,
+    batch_users: int,
+) -> int:
+    """Per-user lists and profiles, in bucket order; returns the number of user buckets."""
+    n_users, n_items = len(train.users), len(table)
+    buckets = bucket_count(n_users)
+    user_ids = train.users.index.array
+    bucket = buckets_of(user_ids, buckets)
+    order = np.argsort(bucket, kind="stable")
+    kinds = {kind: table.candidates(kind) for kind in KINDS}
+    kinds = {kind: cand for kind, cand in kinds.items() if len(cand)}
+    slot_cands = _slot_candidates(table, config)
+    onehot = category_onehot(table)
+    ids_in_order = np.asarray(user_ids.take(order), dtype=object)
+    for start in range(0, n_users, batch_users):
+        rows = order[start : start + batch_users]
+        fields = ids_in_order[start : start + batch_users].tolist()
+        run = bucket[rows]
+        user_items = train.matrix[rows]
+        for kind, cand in kinds.items():
+            ids, scores = model.recommend(rows, user_items, N=min(top_n, len(cand)), items=cand)
+            writer.hset_buckets(lambda b, k=kind: vkeys.recs(k, b), run, fields,
+                                encode_lists(ids, scores, n_items))
+        for (kind, slot), cand in slot_cands.items():
+            ids, scores = model.recommend(rows, user_items, N=min(top_n, len(cand)), items=cand)
+            writer.hset_buckets(lambda b, k=kind, s=slot: vkeys.slot(k, s, b), run, fields,
+                                encode_lists(ids, scores, n_items))
+        codes, shares = affinity(user_items, onehot)
+        writer.hset_buckets(vkeys.profile, run, fields,
+                            encode_profiles(codes, shares, seen[rows], n_items))
+        report("users", min(start + batch_users, n_users), n_users)
+    return buckets
+
+
+def _write_similar(
+    writer: NamespaceWriter,
+    vkeys: VersionKeys,
+    model: Recommender,
+    table: ItemTable,
+    top_n: int,
+    report: Progress,
+) -> int:
+    """Per model item, the most similar available items of its kind; returns the bucket count."""
+    n_model, n_items = table.n_model, len(table)
+    buckets = bucket_count(n_model)
+    item_ids = table.frame["item_id"].array[:n_model]
+    bucket = buckets_of(item_ids, buckets)
+    kind = table.frame["kind"].to_numpy()[:n_model]
+    done = 0
+    for name in KINDS:
+        cand = table.candidates(name)
+        members = np.flatnonzero(kind == name)
+        members = members[np.argsort(bucket[members], kind="stable")]
+        if not len(cand) or not len(members):
+            continue
+        for start in range(0, len(members), BATCH_USERS):
+            chunk = members[start : start + BATCH_USERS]
+            ids, scores = model.similar_items(chunk, N=min(top_n, len(cand)), items=cand)
+            writer.hset_buckets(vkeys.similar, bucket[chunk],
+                                np.asarray(item_ids.take(chunk), dtype=object).tolist(),
+                                encode_lists(ids, scores, n_items))
+            done += len(chunk)
+            report("items", done, n_model)
+    return buckets
+
+
+def _write_tables(
+    writer: NamespaceWriter,
+    vkeys: VersionKeys,
+    train: Interactions,
+    table: ItemTable,
+    config: RecsysConfig,
+    top_n: int,
+    now: datetime,
+) -> None:
+    """The popular and new-item lists, the item table and the user ids."""
+    n_items = len(table)
+    popular = popular_lists(table, train, config.rules.slots, top_n)
+    writer.hset(vkeys.popular(), [popular_field(kind, slot) for kind, slot in popular],
+                [encode_lists(ids, scores, n_items)[0] for ids, scores in popular.values()])
+    new = new_item_lists(table, config, now, top_n)
+    writer.hset(vkeys.new_items(), list(new),
+                [encode_lists(ids, scores, n_items)[0] for ids, scores in new.values()])
+    writer.set(vkeys.items(), table.to_arrow())
+    users = pa.table({"user_id": pa.array(train.users.index.array, type=pa.string())})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, users.schema) as stream:
+        stream.write_table(users)
+    writer.set(vkeys.users(), bytes(sink.getvalue()))
+
+
+def _manifest(
+    name: str,
+    version: str,
+    namespace: str,
+    model: Recommender,
+    train: Interactions,
+    table: ItemTable,
+    config: RecsysConfig,
+    top_n: int,
+    now: datetime,
+    user_buckets: int,
+    item_buckets: int,
+) -> dict[str, object]:
+    kinds = [kind for kind in KINDS if len(table.candidates(kind))]
+    with_lists = _slot_candidates(table, config)
+    slot_lists = {kind: [slot for k, slot in with_lists if k == kind] for kind in kinds}
+    return {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "namespace": namespace,
+        "published_at": now.astimezone(UTC).isoformat(),
+        "algorithm": model.name,
+        "params": model.params,
+        "top_n": top_n,
+        "users": len(train.users),
+        "items": len(table),
+        "model_items": table.n_model,
+        "user_buckets": user_buckets,
+        "item_buckets": item_buckets,
+        "kinds": kinds,
+        "slot_lists": slot_lists,
+        "any_slot": ANY_SLOT,
+        "categories": table.categories,
+        "rules": config.rules.model_dump(mode="json"),
+        "push": config.push.model_dump(mode="json"),
+        "serving": config.serving.model_dump(mode="json"),
+    }
+
+
+def _memory(client: redis.Redis, written: set[str], vkeys: VersionKeys) -> tuple[int, float]:
+    """Total ``MEMORY USAGE`` of the namespace, and per user list of the ``rec`` buckets."""
+    names = sorted(written)
+    pipe = client.pipeline(transaction=False)
+    for key in names:
+        pipe.memory_usage(key, samples=0)
+    sizes = dict(zip(names, pipe.execute(), strict=True))
+    recs = [key for key in names if key.startswith(f"{vkeys.base}rec:")]
+    for key in recs:
+        pipe.hlen(key)
+    lists = sum(pipe.execute())
+    rec_bytes = sum(sizes[key] or 0 for key in recs)
+    return sum(size or 0 for size in sizes.values()), (rec_bytes / lists if lists else 0.0)

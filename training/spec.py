@@ -1,0 +1,70 @@
+"""What a training job does: the model, its parameters, the event weights, the evaluation split."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from recommender.config import RecsysConfig, parse_params
+from recommender.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that decides a trained model and its evaluation, stored with the model.
+
+    ``params`` are the model's hyper-parameters as given (the model fills in its defaults).
+    """
+
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    half_life_days: float = 0.0
+    protocol: str = "stratified"
+    ratio: float = 0.75
+    seed: int = 42
+    k: int = 10
+
+    @property
+    def split_key(self) -> str:
+        """The split, e.g. ``stratified ratio=0.75 seed=42``; equal keys, equal splits."""
+        return f"{self.protocol} ratio={self.ratio:g} seed={self.seed}"
+
+    def with_params(self, params: Mapping[str, Any]) -> TrainSpec:
+        return replace(self, params={**self.params, **params})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainSpec:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+    def mlflow_params(self) -> dict[str, str]:
+        """Flat string parameters for an MLflow run."""
+        flat: dict[str, Any] = {
+            "model": self.model,
+            "half_life_days": self.half_life_days,
+            "protocol": self.protocol,
+            "ratio": self.ratio,
+            "seed": self.seed,
+            "k": self.k,
+        }
+        flat.update({f"param.{name}": value for name, value in self.params.items()})
+        flat.update({f"weight.{name}": value for name, value in self.weights.items()})
+        return {name: str(value) for name, value in flat.items()}
+
+
+def model_params(model: str, pairs: list[str], config: RecsysConfig) -> dict[str, Any]:
+    """``[models.<model>]`` of ``recsys.toml`` overridden by ``--param`` pairs.
+
+    A pair may name the model (``als.factors=64``) or not (``factors=64``); a pair for another
+    model is an error rather than silently ignored.
+    """
+    qualified = [pair if "." in pair.partition("=")[0] else f"{model}.{pair}" for pair in pairs]
+    overrides = parse_params(qualified)
+    others = sorted(set(overrides) - {model})
+    if others:
+        raise ConfigError(f"--param: parameters for {others} given, but --model is {model!r}")
+    return {**config.models.params_for(model), **overrides.get(model, {})}

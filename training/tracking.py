@@ -1,0 +1,66 @@
+"""Where runs and models are tracked: zero-config local SQLite, or any ``MLFLOW_TRACKING_URI``.
+
+With no ``MLFLOW_TRACKING_URI`` the store is ``sqlite:///<cwd>/mlflow/mlflow.db`` and artifacts go
+to ``<cwd>/mlflow/artifacts``. With a SQLite URI of its own the artifacts go beside that database
+file; any other URI (an ``mlflow server``, PostgreSQL, ...) keeps the server's artifact settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+LOCAL_DIR = "mlflow"
+DB_NAME = "mlflow.db"
+ARTIFACTS_DIR = "artifacts"
+
+
+def configure_tracking(root: Path | None = None) -> str:
+    """Point MLflow at the tracking store and return its URI.
+
+    Parameters
+    ----------
+    root : Path, optional
+        Project directory holding ``mlflow/`` when no ``MLFLOW_TRACKING_URI`` is set
+        (default: the current directory).
+    """
+    uri = os.environ.get(TRACKING_ENV, "").strip()
+    if not uri:
+        local = (root or Path.cwd()).resolve() / LOCAL_DIR
+        (local / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{local / DB_NAME}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def artifact_root(uri: str) -> Path | None:
+    """The artifact directory that goes with a SQLite store, ``None`` for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
+    return database.parent / ARTIFACTS_DIR
+
+
+def ensure_experiment(name: str) -> str:
+    """The id of experiment ``name``, creating it (with its artifact location) if needed."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    root = artifact_root(mlflow.get_tracking_uri())
+    location = None
+    if root is not None:
+        folder = root / _slug(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "experiment"
