@@ -1,7 +1,8 @@
 """``recsys.toml``: loading and validation.
 
 Every section is optional and has the defaults of the spec. Errors name the key and what was
-expected. Environment variables are read by the applications (``training``, ``serving``), never here.
+expected. Environment variables are read by the applications (``training``, ``serving``),
+never here.
 """
 
 from __future__ import annotations
@@ -89,12 +90,33 @@ class SlotConfig(_Section):
 
 def _default_slots() -> list[SlotConfig]:
     return [
-        SlotConfig(name="breakfast", start="06:30", end="09:30", categories=["breakfast"],
-                   boost=2.0, push=True, push_items=3),
-        SlotConfig(name="lunch", start="11:00", end="13:30", categories=["lunch"],
-                   boost=1.5, push=True, push_items=3),
-        SlotConfig(name="dinner", start="17:00", end="20:00", categories=["dinner"],
-                   boost=1.5, push=True, push_items=3),
+        SlotConfig(
+            name="breakfast",
+            start="06:30",
+            end="09:30",
+            categories=["breakfast"],
+            boost=2.0,
+            push=True,
+            push_items=3,
+        ),
+        SlotConfig(
+            name="lunch",
+            start="11:00",
+            end="13:30",
+            categories=["lunch"],
+            boost=1.5,
+            push=True,
+            push_items=3,
+        ),
+        SlotConfig(
+            name="dinner",
+            start="17:00",
+            end="20:00",
+            categories=["dinner"],
+            boost=1.5,
+            push=True,
+            push_items=3,
+        ),
     ]
 
 
@@ -109,7 +131,9 @@ class RulesConfig(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"expected an IANA time zone such as 'Asia/Shanghai', got {value!r}") from exc
+            raise ValueError(
+                f"expected an IANA time zone such as 'Asia/Shanghai', got {value!r}"
+            ) from exc
         return value
 
     @model_validator(mode="after")
@@ -214,8 +238,9 @@ def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, 
         try:
             weight = float(value)
         except ValueError:
-            raise ConfigError(f"--weights: weight of {name.strip()!r} must be a number, "
-                              f"got {value!r}") from None
+            raise ConfigError(
+                f"--weights: weight of {name.strip()!r} must be a number, got {value!r}"
+            ) from None
         if weight < 0:
             raise ConfigError(f"--weights: weight of {name.strip()!r} must be >= 0, got {weight}")
         weights[name.strip()] = weight
@@ -225,7 +250,8 @@ def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, 
 def parse_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
     """``["als.factors=32", "ease.l2=300"]`` -> ``{"als": {"factors": 32}, "ease": {"l2": 300.0}}``.
 
-    Values are read as TOML scalars (ints, floats, booleans, quoted strings); bare words stay strings.
+    Values are read as TOML scalars (ints, floats, booleans, quoted strings); bare words stay
+    strings.
     """
     out: dict[str, dict[str, Any]] = {}
     for pair in pairs:

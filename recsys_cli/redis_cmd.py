@@ -6,8 +6,10 @@ import typer
 
 from recsys_cli import embedded_redis
 
-app = typer.Typer(help="The embedded Redis server under .recsys/ (when RECSYS_REDIS_URL is unset).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The embedded Redis server under .recsys/ (when RECSYS_REDIS_URL is unset).",
+    no_args_is_help=True,
+)
 
 
 @app.command("start", help="Start (or reuse) the embedded Redis.\n\nExample: recsys redis start")
@@ -17,7 +19,9 @@ def start() -> None:
     typer.echo(f"embedded Redis {state}: {server.url} (data in {server.directory})")
 
 
-@app.command("stop", help="Stop the embedded Redis, keeping its data.\n\nExample: recsys redis stop")
+@app.command(
+    "stop", help="Stop the embedded Redis, keeping its data.\n\nExample: recsys redis stop"
+)
 def stop() -> None:
     if embedded_redis.stop():
         typer.echo("embedded Redis stopped (data kept in .recsys/redis)")

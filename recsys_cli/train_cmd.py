@@ -56,6 +56,9 @@ WeightsOpt = Annotated[
 HalfLifeOpt = Annotated[
     float | None, typer.Option("--half-life-days", help="Time decay of confidence; 0 = none.")
 ]
+EvalUsersOpt = Annotated[
+    int, typer.Option("--eval-users", min=0, help="Score at most this many test users; 0 = all.")
+]
 ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
 RegisterOpt = Annotated[
     str | None, typer.Option("--register", help="Register the model under this name.")
@@ -114,46 +117,45 @@ def _stepper() -> Step:
     return step
 
 
-def _inputs(
-    events: Path,
-    items: Path | None,
+def _spec(
     model: str,
     param: list[str] | None,
-    protocol: str,
-    ratio: float,
-    seed: int,
     weights: str | None,
     half_life_days: float | None,
     config: Path | None,
-    skip_invalid: bool,
-    step: Step,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, TrainSpec]:
+    **split: Any,
+) -> TrainSpec:
+    """The job's spec: recsys.toml (``--config``) overridden by the options given."""
     from recommender.config import load_config, parse_weights
-    from recommender.data import load_catalog, load_events
-    from recsys_cli.progress import Reporter
     from training.spec import TrainSpec, model_params
 
     cfg = load_config(resolve_config_path(config))
-    spec = TrainSpec(
+    return TrainSpec(
         model=model,
         params=model_params(model, param or [], cfg),
         weights=parse_weights(weights, cfg.events.weights) if weights else dict(cfg.events.weights),
         half_life_days=cfg.events.half_life_days if half_life_days is None else half_life_days,
-        protocol=protocol,
-        ratio=ratio,
-        seed=seed,
+        **split,
     )
+
+
+def _read(
+    events: Path, items: Path | None, spec: TrainSpec, skip_invalid: bool, step: Step
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The events (types limited to those with a weight) and the catalog, if given."""
+    from recommender.data import load_catalog, load_events
+    from recsys_cli.progress import Reporter
+
     reporter = Reporter()
     with step(f"reading {events}"):
         loaded = load_events(events, event_types=set(spec.weights), skip_invalid=skip_invalid)
     reporter.skipped(loaded)
-    catalog = None
-    if items is not None:
-        with step(f"reading {items}"):
-            catalog_result = load_catalog(items, skip_invalid=skip_invalid)
-        reporter.skipped(catalog_result)
-        catalog = catalog_result.frame
-    return loaded.frame, catalog, spec
+    if items is None:
+        return loaded.frame, None
+    with step(f"reading {items}"):
+        catalog = load_catalog(items, skip_invalid=skip_invalid)
+    reporter.skipped(catalog)
+    return loaded.frame, catalog.frame
 
 
 def _report(payload: dict[str, Any], as_json: bool, decision: Decision | None) -> None:
@@ -197,6 +199,7 @@ def train(
     protocol: ProtocolOpt = "stratified",
     ratio: RatioOpt = 0.75,
     seed: SeedOpt = 42,
+    eval_users: EvalUsersOpt = 20_000,
     weights: WeightsOpt = None,
     half_life_days: HalfLifeOpt = None,
     register_as: RegisterOpt = None,
@@ -208,8 +211,9 @@ def train(
     from training.train import train as run_train
 
     step = _stepper()
-    frame, catalog, spec = _inputs(events, items, model, param, protocol, ratio, seed, weights,
-                                   half_life_days, config, skip_invalid, step)
+    spec = _spec(model, param, weights, half_life_days, config, protocol=protocol, ratio=ratio,
+                 seed=seed, eval_users=eval_users)
+    frame, catalog = _read(events, items, spec, skip_invalid, step)
     with _mlflow_session():
         result = run_train(frame, spec, experiment=experiment, catalog=catalog,
                            register=register_as, alias=alias, step=step)
@@ -230,6 +234,7 @@ def tune(
     protocol: ProtocolOpt = "stratified",
     ratio: RatioOpt = 0.75,
     seed: SeedOpt = 42,
+    eval_users: EvalUsersOpt = 20_000,
     weights: WeightsOpt = None,
     half_life_days: HalfLifeOpt = None,
     register_as: RegisterOpt = None,
@@ -241,8 +246,9 @@ def tune(
     from training.tune import tune as run_tune
 
     step = _stepper()
-    frame, catalog, spec = _inputs(events, items, model, param, protocol, ratio, seed, weights,
-                                   half_life_days, config, skip_invalid, step)
+    spec = _spec(model, param, weights, half_life_days, config, protocol=protocol, ratio=ratio,
+                 seed=seed, eval_users=eval_users)
+    frame, catalog = _read(events, items, spec, skip_invalid, step)
     with _mlflow_session():
         result = run_tune(frame, spec, trials=trials, experiment=experiment, metric=metric,
                           catalog=catalog, register=register_as, alias=alias, step=step)

@@ -5,7 +5,7 @@ The files of a bundle, one MLflow artifact each (``ARTIFACTS`` names them):
 - ``model.npz``: the fitted recommender (``Recommender.save``)
 - ``id_maps.npz``: ``users`` and ``items``, the external ids of the matrix rows and columns
 - ``user_items.npz``: the training confidence matrix (``scipy.sparse.save_npz``), for seen items
-- ``catalog.parquet``: item kind, category, tags, availability and creation time (may be empty)
+- ``catalog.parquet``: item kind, category, title, tags, availability, creation time (may be empty)
 - ``spec.json``: the ``TrainSpec`` (model, parameters, event weights, half-life, split)
 - ``fingerprint.json``: the ``Fingerprint`` of the events the model was fitted on
 
@@ -37,7 +37,6 @@ ARTIFACTS = {
     "spec": "spec.json",
     "fingerprint": "fingerprint.json",
 }
-CATALOG_COLUMNS = ("item_id", "kind", "category", "tags", "available", "created_at")
 
 
 @dataclass(frozen=True)
@@ -68,23 +67,38 @@ class ModelBundle:
 
 
 def catalog_subset(catalog: pd.DataFrame | None) -> pd.DataFrame:
-    """The catalog columns a bundle keeps, with canonical dtypes; an empty frame for ``None``."""
+    """The catalog columns a bundle keeps, with canonical dtypes; an empty frame for ``None``.
+
+    Optional columns missing from ``catalog`` get their defaults: no title or tags, available,
+    unknown creation time.
+    """
     if catalog is None:
-        catalog = pd.DataFrame({name: [] for name in CATALOG_COLUMNS})
+        catalog = pd.DataFrame({"item_id": [], "kind": [], "category": []})
+
+    def text(name: str) -> pd.Series:
+        if name not in catalog:
+            return pd.Series("", index=catalog.index, dtype="string")
+        return catalog[name].astype("string").fillna("")
+
+    available = (
+        catalog["available"].astype("boolean").fillna(True).astype(bool)
+        if "available" in catalog
+        else pd.Series(True, index=catalog.index, dtype=bool)
+    )
+    created = (
+        pd.to_datetime(catalog["created_at"], utc=True)
+        if "created_at" in catalog
+        else pd.Series(pd.NaT, index=catalog.index, dtype="datetime64[ns, UTC]")
+    )
     out = pd.DataFrame(
         {
             "item_id": catalog["item_id"].astype("string"),
             "kind": catalog["kind"].astype("string"),
-            "category": catalog["category"].astype("string"),
-            "tags": catalog["tags"].fillna("").astype("string")
-            if "tags" in catalog
-            else pd.Series("", index=catalog.index, dtype="string"),
-            "available": catalog["available"].fillna(True).astype(bool)
-            if "available" in catalog
-            else pd.Series(True, index=catalog.index, dtype=bool),
-            "created_at": pd.to_datetime(catalog["created_at"], utc=True)
-            if "created_at" in catalog
-            else pd.Series(pd.NaT, index=catalog.index, dtype="datetime64[ns, UTC]"),
+            "category": text("category"),
+            "title": text("title"),
+            "tags": text("tags"),
+            "available": available,
+            "created_at": created,
         }
     )
     return out.reset_index(drop=True)

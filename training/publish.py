@@ -18,42 +18,28 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import redis
 from scipy import sparse
 
-from recommender.codec import encode_lists, encode_profiles
+from recommender.codec import encode_lists
 from recommender.config import RecsysConfig
-from recommender.keys import (
-    ANY_SLOT,
-    Keys,
-    VersionKeys,
-    bucket_count,
-    buckets_of,
-    namespace_id,
-    popular_field,
-)
+from recommender.keys import ANY_SLOT, Keys, VersionKeys, namespace_id, popular_field
 from recommender.matrix import Interactions
 from recommender.models.base import Recommender
-from training.publish_data import (
-    KINDS,
-    ItemTable,
-    affinity,
-    category_onehot,
-    item_table,
-    new_item_lists,
-    popular_lists,
+from training.publish_data import KINDS, ItemTable, item_table, new_item_lists, popular_lists
+from training.publish_lists import (
+    Progress,
+    ranking_threads,
+    slot_candidates,
+    write_similar,
+    write_users,
 )
 from training.publish_writer import NamespaceWriter, make_live
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stages: ``users``, ``items``, ``tables``, ``live``."""
 
 FORMAT = 1
 RETAIN_SECONDS = 7 * 86_400
@@ -135,17 +121,17 @@ def publish_version(
     slots = config.rules.slots
     table = item_table(catalog, train, slots)
     seen = sparse.csr_matrix(train.matrix if purchases is None else purchases)
-    writer = NamespaceWriter(redis_client, vkeys, pending_seconds)
-
-    user_buckets = _write_users(writer, vkeys, model, train, table, seen, config, top_n, report,
-                                batch_users)
-    item_buckets = _write_similar(writer, vkeys, model, table, top_n, report)
-    report("tables", 0, 1)
-    _write_tables(writer, vkeys, train, table, config, top_n, now)
-    meta = _manifest(name, str(version), namespace, model, train, table, config, top_n, now,
-                     user_buckets, item_buckets)
-    writer.set(vkeys.meta(), json.dumps(meta))
-    writer.flush()
+    with NamespaceWriter(redis_client, vkeys, pending_seconds) as writer:
+        with ranking_threads(model):
+            user_buckets = write_users(writer, vkeys, model, train, table, seen, config, top_n,
+                                       report, batch_users)
+            item_buckets = write_similar(writer, vkeys, model, table, top_n, report,
+                                         batch_users)
+        report("tables", 0, 1)
+        _write_tables(writer, vkeys, train, table, config, top_n, now)
+        meta = _manifest(name, str(version), namespace, model, train, table, config, top_n,
+                         now, user_buckets, item_buckets)
+        writer.set(vkeys.meta(), json.dumps(meta).encode())
     report("tables", 1, 1)
     report("live", 0, 1)
     previous = make_live(redis_client, keys, name, namespace, retain_seconds)
@@ -156,94 +142,6 @@ def publish_version(
         users=len(train.users), items=len(table), keys=len(writer.keys), bytes=total,
         list_bytes=list_bytes, seconds=time.perf_counter() - started,
     )
-
-
-def _slot_candidates(table: ItemTable, config: RecsysConfig) -> dict[tuple[str, str], np.ndarray]:
-    """(kind, push slot) -> the model's available slot items of that kind, where there are any."""
-    out = {}
-    for slot in config.rules.slots:
-        if not slot.push:
-            continue
-        for kind in KINDS:
-            cand = table.candidates(kind, table.slot_masks[slot.name])
-            if len(cand):
-                out[(kind, slot.name)] = cand
-    return out
-
-
-def _write_users(
-    writer: NamespaceWriter,
-    vkeys: VersionKeys,
-    model: Recommender,
-    train: Interactions,
-    table: ItemTable,
-    seen: sparse.csr_matrix,
-    config: RecsysConfig,
-    top_n: int,
-    report: Progress,
-    batch_users: int,
-) -> int:
-    """Per-user lists and profiles, in bucket order; returns the number of user buckets."""
-    n_users, n_items = len(train.users), len(table)
-    buckets = bucket_count(n_users)
-    user_ids = train.users.index.array
-    bucket = buckets_of(user_ids, buckets)
-    order = np.argsort(bucket, kind="stable")
-    kinds = {kind: table.candidates(kind) for kind in KINDS}
-    kinds = {kind: cand for kind, cand in kinds.items() if len(cand)}
-    slot_cands = _slot_candidates(table, config)
-    onehot = category_onehot(table)
-    ids_in_order = np.asarray(user_ids.take(order), dtype=object)
-    for start in range(0, n_users, batch_users):
-        rows = order[start : start + batch_users]
-        fields = ids_in_order[start : start + batch_users].tolist()
-        run = bucket[rows]
-        user_items = train.matrix[rows]
-        for kind, cand in kinds.items():
-            ids, scores = model.recommend(rows, user_items, N=min(top_n, len(cand)), items=cand)
-            writer.hset_buckets(lambda b, k=kind: vkeys.recs(k, b), run, fields,
-                                encode_lists(ids, scores, n_items))
-        for (kind, slot), cand in slot_cands.items():
-            ids, scores = model.recommend(rows, user_items, N=min(top_n, len(cand)), items=cand)
-            writer.hset_buckets(lambda b, k=kind, s=slot: vkeys.slot(k, s, b), run, fields,
-                                encode_lists(ids, scores, n_items))
-        codes, shares = affinity(user_items, onehot)
-        writer.hset_buckets(vkeys.profile, run, fields,
-                            encode_profiles(codes, shares, seen[rows], n_items))
-        report("users", min(start + batch_users, n_users), n_users)
-    return buckets
-
-
-def _write_similar(
-    writer: NamespaceWriter,
-    vkeys: VersionKeys,
-    model: Recommender,
-    table: ItemTable,
-    top_n: int,
-    report: Progress,
-) -> int:
-    """Per model item, the most similar available items of its kind; returns the bucket count."""
-    n_model, n_items = table.n_model, len(table)
-    buckets = bucket_count(n_model)
-    item_ids = table.frame["item_id"].array[:n_model]
-    bucket = buckets_of(item_ids, buckets)
-    kind = table.frame["kind"].to_numpy()[:n_model]
-    done = 0
-    for name in KINDS:
-        cand = table.candidates(name)
-        members = np.flatnonzero(kind == name)
-        members = members[np.argsort(bucket[members], kind="stable")]
-        if not len(cand) or not len(members):
-            continue
-        for start in range(0, len(members), BATCH_USERS):
-            chunk = members[start : start + BATCH_USERS]
-            ids, scores = model.similar_items(chunk, N=min(top_n, len(cand)), items=cand)
-            writer.hset_buckets(vkeys.similar, bucket[chunk],
-                                np.asarray(item_ids.take(chunk), dtype=object).tolist(),
-                                encode_lists(ids, scores, n_items))
-            done += len(chunk)
-            report("items", done, n_model)
-    return buckets
 
 
 def _write_tables(
@@ -285,7 +183,7 @@ def _manifest(
     item_buckets: int,
 ) -> dict[str, object]:
     kinds = [kind for kind in KINDS if len(table.candidates(kind))]
-    with_lists = _slot_candidates(table, config)
+    with_lists = slot_candidates(table, config)
     slot_lists = {kind: [slot for k, slot in with_lists if k == kind] for kind in kinds}
     return {
         "format": FORMAT,

@@ -117,7 +117,11 @@ def list_versions(name: str) -> list[VersionInfo]:
     if not found:
         raise ConfigError(f"no registered model {name!r} (register one with recsys train "
                           "--register NAME)")
-    infos = [_info(client, version) for version in found]
+    # Version search results carry no aliases in every store; the registered model has them all.
+    aliases: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
+    infos = [_info(client, version, aliases.get(str(version.version), [])) for version in found]
     return sorted(infos, key=lambda info: int(info.version), reverse=True)
 
 
@@ -151,13 +155,15 @@ def promote(
     )
 
 
-def _info(client: MlflowClient, found: ModelVersion) -> VersionInfo:
+def _info(
+    client: MlflowClient, found: ModelVersion, aliases: list[str] | None = None
+) -> VersionInfo:
     logged = client.get_run(found.run_id).data.metrics if found.run_id else {}
     tags = found.tags or {}
     return VersionInfo(
         name=found.name,
         version=str(found.version),
-        aliases=tuple(sorted(found.aliases or ())),
+        aliases=tuple(sorted((found.aliases or []) if aliases is None else aliases)),
         run_id=found.run_id,
         test=metrics_of("test", logged),
         fingerprint=tags.get(FINGERPRINT_TAG),

@@ -29,14 +29,17 @@ def configure_tracking(root: Path | None = None) -> str:
         Project directory holding ``mlflow/`` when no ``MLFLOW_TRACKING_URI`` is set
         (default: the current directory).
     """
-    uri = os.environ.get(TRACKING_ENV, "").strip()
-    if not uri:
-        local = (root or Path.cwd()).resolve() / LOCAL_DIR
-        (local / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{local / DB_NAME}"
+    uri = os.environ.get(TRACKING_ENV, "").strip() or local_store(root or Path.cwd())
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def local_store(root: Path) -> str:
+    """The URI of the SQLite store in ``root/mlflow/``, its folders created."""
+    local = root.resolve() / LOCAL_DIR
+    (local / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{local / DB_NAME}"
 
 
 def artifact_root(uri: str) -> Path | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mlflow
@@ -56,6 +56,21 @@ class TrainResult:
             "test": self.test,
             "seconds": round(self.seconds, 3),
         }
+
+
+def sample_users(data: EvalData, limit: int, seed: int) -> EvalData:
+    """``data`` evaluated over at most ``limit`` of its users (seeded, sorted; 0 = all)."""
+    if limit <= 0 or len(data.users) <= limit:
+        return data
+    users = np.sort(np.random.default_rng(seed).choice(data.users, limit, replace=False))
+    return replace(data, users=users, summary={**data.summary, "eval_users": limit,
+                                               "eval_users_before_sampling": len(data.users)})
+
+
+def prepare_split(events: pd.DataFrame, spec: TrainSpec) -> EvalData:
+    """The train matrix and test relevance of ``spec``'s split, its test users capped."""
+    data = prepare(events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days)
+    return sample_users(data, spec.eval_users, spec.seed)
 
 
 def build_model(spec: TrainSpec, items: IdMap, catalog: pd.DataFrame | None) -> Recommender:
@@ -164,10 +179,9 @@ def train(
     with step("fingerprinting the events"):
         data_fingerprint = fingerprint(events)
     with step(f"splitting ({spec.split_key}) and building the train matrix"):
-        data = prepare(
-            events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days
-        )
-    experiment_id = ensure_experiment(experiment)
+        data = prepare_split(events, spec)
+    with step(f"opening experiment {experiment!r} in the tracking store"):
+        experiment_id = ensure_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**version_tags(spec, data_fingerprint), "recsys.job": "train"})
         log_fingerprint(data_fingerprint)

@@ -25,7 +25,6 @@ from recommender.errors import ConfigError
 from recommender.evaluation import (
     EvalData,
     per_user_metrics,
-    prepare,
     recommend_users,
     split_events,
     summarize,
@@ -44,6 +43,7 @@ from training.train import (
     log_fingerprint,
     log_metrics,
     no_progress,
+    prepare_split,
     refit_and_log,
 )
 
@@ -110,10 +110,8 @@ class TuneResult:
 
 
 def validation_data(train_events: pd.DataFrame, spec: TrainSpec) -> EvalData:
-    """The fit/validation split of the train part, made with the same protocol as the test split."""
-    return prepare(
-        train_events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days
-    )
+    """The fit/validation split of the train part, made like the test split (``prepare_split``)."""
+    return prepare_split(train_events, spec)
 
 
 def validate(spec: TrainSpec, data: EvalData) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -162,13 +160,20 @@ def search(
             f"no search space for model {spec.model!r}; tune one of {', '.join(SEARCH_SPACES)}"
         )
 
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError("search() logs each trial as a nested run: start a parent run first")
     per_user: dict[int, np.ndarray] = {}
 
     def objective(trial: optuna.Trial) -> float:
         trial_spec = spec.with_params(space(trial))
         with (
             step(f"trial {trial.number + 1}/{trials}"),
-            mlflow.start_run(run_name=f"trial-{trial.number + 1}", nested=True),
+            mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=f"trial-{trial.number + 1}",
+                nested=True,
+            ),
         ):
             mlflow.log_params(trial_spec.mlflow_params())
             metrics, values = validate(trial_spec, data)
@@ -215,17 +220,17 @@ def tune(
         data_fingerprint = fingerprint(events)
         split = split_events(events, spec.protocol, spec.ratio, spec.seed)
         validation = validation_data(split.train, spec)
-    with mlflow.start_run(experiment_id=ensure_experiment(experiment), run_name="tune") as run:
+    with step(f"opening experiment {experiment!r} in the tracking store"):
+        experiment_id = ensure_experiment(experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="tune") as run:
         mlflow.set_tags({**version_tags(spec, data_fingerprint), "recsys.job": "tune"})
         log_fingerprint(data_fingerprint)
         mlflow.log_params({"trials": trials, "metric": metric})
         _, chosen = search(spec, validation, trials, metric, step)
         mlflow.log_params({"chosen_trial": chosen.number + 1})
         best = spec.with_params(chosen.params)
-        with step(f"fitting the best parameters on the train part and scoring @{spec.k}"):
-            test_data = prepare(
-                events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days
-            )
+        with step(f"fitting the chosen parameters on the train part and scoring @{spec.k}"):
+            test_data = prepare_split(events, spec)
             model, test = evaluate_spec(best, test_data, catalog)
         best = best.with_params(model.params)
         mlflow.log_params(best.mlflow_params())

@@ -57,6 +57,8 @@ def text(column: Column, checks: RowChecks, name: str) -> Column:
     """Any scalar column as text: ids stay as written (``196``, never ``196.0``)."""
     column = _decoded(column)
     kind = column.type
+    if kind == TEXT:
+        return column
     if _is_text(kind) or _is_number(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
         return column.cast(TEXT)
     raise file_error(checks.raw.source, f"expected text, found values of type {kind}", name)
@@ -120,7 +122,7 @@ def timestamps(column: Column | None, checks: RowChecks, name: str, required: bo
             column = pc.if_else(pc.is_nan(column), pa.scalar(None, type=kind), column)
         absent = ~as_mask(pc.is_valid(column))
         if pa.types.is_timestamp(kind):
-            nanos, bad = _cast_nanos(column.combine_chunks(), UTC)
+            nanos, bad = _cast_nanos(column.combine_chunks())
         else:
             nanos, bad = _nanos(column)
         checks.flag(name, bad & ~absent, OUT_OF_RANGE)
@@ -165,9 +167,9 @@ def _nanos(seconds: Column) -> tuple[np.ndarray, np.ndarray]:
     return np.round(np.where(outside, 0.0, real) * _NANOS).astype(np.int64), outside | absent
 
 
-def _cast_nanos(values: pa.Array, to: pa.DataType) -> tuple[np.ndarray, np.ndarray]:
-    """Values cast to a timestamp type -> (int64 ns, unusable mask)."""
-    parsed = _cast_each(values, to)
+def _cast_nanos(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Zoned timestamps or ISO text with offsets -> (int64 UTC ns, unusable mask)."""
+    parsed = _cast_each(values, UTC)
     return pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(), ~as_mask(pc.is_valid(parsed))
 
 
@@ -184,13 +186,14 @@ def _from_text(values: pa.Array, absent: np.ndarray, checks: RowChecks,
     naive = matches(_NAIVE) & ~numeric
     nanos = np.zeros(len(values), dtype=np.int64)
     failed = np.zeros(len(values), dtype=bool)
-    for subset, kind in ((integer, pa.int64()), (numeric & ~integer, pa.float64()), (zoned, UTC)):
+    parsers = (
+        (integer, lambda cells: _nanos(_cast_each(cells, pa.int64()))),
+        (numeric & ~integer, lambda cells: _nanos(_cast_each(cells, pa.float64()))),
+        (zoned, _cast_nanos),
+    )
+    for subset, parse in parsers:
         where = np.flatnonzero(subset)
-        subset_values = values.take(where)
-        if kind == UTC:
-            nanos[where], failed[where] = _cast_nanos(subset_values, UTC)
-        else:
-            nanos[where], failed[where] = _nanos(_cast_each(subset_values, kind))
+        nanos[where], failed[where] = parse(values.take(where))
     other = ~(absent | numeric | zoned | naive)
     checks.flag(name, failed & numeric, OUT_OF_RANGE)
     checks.flag(name, failed & zoned, BAD_DATE)

@@ -92,7 +92,11 @@ def read_file(path: str | Path, text_columns: Collection[str]) -> RawTable:
 # ---------------------------------------------------------------------------------------- parquet
 def _read_parquet(path: Path) -> RawTable:
     try:
-        table = pq.read_table(path, partitioning=None)
+        stored = pq.read_schema(path)
+        # Text is read straight into large_string, the layout pandas keeps: no cast afterwards.
+        schema = pa.schema([field.with_type(pa.large_string()) if pa.types.is_string(field.type)
+                            else field for field in stored], metadata=stored.metadata)
+        table = pq.read_table(path, schema=schema, partitioning=None)
     except (pa.ArrowException, OSError) as exc:
         raise file_error(str(path), f"not a readable Parquet file: {exc}") from None
     return RawTable(table, str(path))

@@ -143,7 +143,7 @@ def require_columns(raw: RawTable, required: Sequence[str]) -> None:
         raise DataError(raw.source, [Problem(0, "", "file holds no data")])
     missing = [c for c in required if c not in raw.table.column_names]
     if missing:
-        present = ", ".join(raw.table.column_names) or "none"
+        present = ", ".join(raw.table.column_names)
         raise DataError(raw.source, [
             Problem(0, name, f"required column is missing (columns found: {present})")
             for name in missing

@@ -7,6 +7,7 @@ UTC timestamps. Output bytes depend only on the frames.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,13 +25,19 @@ SYNTH_FORMATS: dict[str, str] = {"csv": "csv", "parquet": "parquet", "jsonl": "j
 """Output format -> file extension."""
 
 _SHANGHAI = np.timedelta64(8, "h")
-_ISO_SHANGHAI = "%Y-%m-%dT%H:%M:%S+08:00"
+_JSON_BATCH_ROWS = 1_000_000
 
 
 def iso_shanghai(timestamps: pd.Series) -> pd.Series:
-    """UTC timestamps -> ISO-8601 strings in Asia/Shanghai (``+08:00``); NaT stays missing."""
+    """UTC timestamps -> ISO-8601 strings in Asia/Shanghai (``+08:00``); NaT stays missing.
+
+    Arrow's cast to text (``YYYY-MM-DD HH:MM:SS``) plus two string kernels: about ten times
+    faster than ``strftime`` on tens of millions of rows.
+    """
     local = timestamps.dt.tz_localize(None).to_numpy(dtype="datetime64[s]") + _SHANGHAI
-    text = pc.strftime(pa.array(local, type=pa.timestamp("s")), format=_ISO_SHANGHAI)
+    text = pc.cast(pa.array(local, type=pa.timestamp("s")), pa.string())
+    text = pc.utf8_replace_slice(text, start=10, stop=11, replacement="T")
+    text = pc.binary_join_element_wise(text, "+08:00", "")
     return pd.Series(text, dtype="str", index=timestamps.index)
 
 
@@ -53,6 +60,49 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, type=pa.large_string())
+
+
+def _json_values(values: pa.Array, name: str) -> pa.Array:
+    """Each value as a JSON literal (text escaped, nulls as ``null``), as ``large_string``."""
+    if pa.types.is_boolean(values.type):
+        literal = pc.if_else(values, _text("true"), _text("false"))
+    elif pa.types.is_integer(values.type):
+        literal = pc.cast(values, pa.large_string())
+    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        text = values.cast(pa.large_string())
+        if pc.any(pc.match_substring_regex(text, '[\\\\"\\x00-\\x1f]')).as_py():
+            text = pc.replace_substring(text, "\\", "\\\\")
+            text = pc.replace_substring(text, '"', '\\"')
+            for code in range(32):
+                text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
+        literal = pc.binary_join_element_wise(_text('"'), text, _text('"'), _text(""))
+    else:
+        raise ValueError(f"column {name!r} of type {values.type} cannot be written as JSON")
+    return pc.fill_null(literal, _text("null"))
+
+
+def _json_lines(batch: pa.RecordBatch) -> memoryview:
+    """The rows of ``batch`` as JSON Lines, built column-wise with Arrow string kernels."""
+    parts: list[pa.Scalar | pa.Array] = []
+    for position, name in enumerate(batch.schema.names):
+        key = ("{" if position == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"
+        parts += [_text(key), _json_values(batch.column(position), name)]
+    lines = pc.binary_join_element_wise(*parts, _text("}\n"), _text(""))
+    _, offsets, data = lines.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64)[[lines.offset, lines.offset + len(lines)]]
+    return memoryview(data)[bounds[0] : bounds[1]]
+
+
+def _write_json_lines(frame: pd.DataFrame, path: Path) -> None:
+    """One JSON object a row, a million rows at a time to bound memory."""
+    table = _arrow(_with_text_times(frame))
+    with path.open("wb") as out:
+        for batch in table.to_batches(max_chunksize=_JSON_BATCH_ROWS):
+            out.write(_json_lines(batch))
+
+
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         pq.write_table(_arrow(frame), path)
@@ -60,7 +110,7 @@ def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         options = pacsv.WriteOptions(quoting_style="none")
         pacsv.write_csv(_arrow(_with_text_times(frame)), path, options)
     else:
-        _with_text_times(frame).to_json(path, orient="records", lines=True, force_ascii=False)
+        _write_json_lines(frame, path)
 
 
 def write_synth(data: SynthData, out_dir: Path | str, fmt: str = "csv") -> tuple[Path, Path]:

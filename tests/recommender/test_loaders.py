@@ -182,7 +182,7 @@ def test_a_missing_required_column_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user_id,item_id,timestamp\nu,i,1\n")
     message = str(error_of(path))
-    assert "e.csv: row 0, column 'event': required column is missing" in message
+    assert "e.csv: column 'event': required column is missing" in message
 
 
 def test_a_bad_json_line_is_named_by_line_number(tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_a_bad_json_line_is_named_by_line_number(tmp_path: Path) -> None:
                     '{"user_id": "u", "item_id": \n'
                     '{"user_id": "u", "item_id": "i", "event": "zap", "timestamp": 1}\n')
     error = error_of(path)
-    assert "e.jsonl: row 3, column '': invalid JSON line" in str(error)
+    assert "e.jsonl: row 3: invalid JSON line" in str(error)
     assert "e.jsonl: row 4, column 'event': unknown event type 'zap'" in str(error)
     assert error.total == 2
 
@@ -210,7 +210,7 @@ def test_iso_timestamps_in_json_lines_keep_their_offsets(tmp_path: Path) -> None
 def test_a_json_array_is_not_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "e.json"
     path.write_text(json.dumps(EVENTS))
-    assert ("e.json: row 1, column '': invalid JSON line: expected one JSON object per line"
+    assert ("e.json: row 1: invalid JSON line: expected one JSON object per line"
             in str(error_of(path)))
 
 
@@ -224,14 +224,14 @@ def test_rows_after_a_blank_json_line_keep_their_line_numbers(tmp_path: Path) ->
 def test_a_malformed_csv_row_is_named_and_later_rows_keep_their_numbers(tmp_path: Path) -> None:
     path = events_csv(tmp_path, "u,i,view,1", "u,i,view,1,extra", "u,,view,1")
     error = error_of(path)
-    assert "events.csv: row 2, column '': malformed CSV row: expected 4 fields, got 5" in str(error)
+    assert "events.csv: row 2: malformed CSV row: expected 4 fields, got 5" in str(error)
     assert "events.csv: row 3, column 'item_id': missing value" in str(error)
 
 
 def test_invalid_utf8_is_named_with_its_row(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_bytes(f"{HEADER}\nu,i,view,1\nu\xff,i,view,1\n".encode("latin-1"))
-    assert "events.csv: row 2, column '': not valid UTF-8" in str(error_of(path))
+    assert "events.csv: row 2: not valid UTF-8" in str(error_of(path))
 
 
 def test_a_naive_parquet_datetime_column_is_rejected(tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_a_naive_parquet_datetime_column_is_rejected(tmp_path: Path) -> None:
 def test_an_unknown_extension_names_the_file(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(HEADER)
-    assert f"{name}: row 0, column '': unsupported file type" in str(error_of(path))
+    assert f"{name}: unsupported file type" in str(error_of(path))
 
 
 def test_the_message_lists_the_first_ten_bad_rows_and_the_total(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -141,6 +142,23 @@ def test_ids_given_as_objects_or_arrow_text_build_the_same_matrix() -> None:
     second = build_interactions(as_objects, DEFAULT_WEIGHTS)
     assert (first.matrix != second.matrix).nnz == 0
     assert list(first.users.ids) == list(second.users.ids) == ["1", "2"]
+
+
+def test_ids_spread_over_arrow_chunks_share_one_map() -> None:
+    def chunks(*values: object, kind: pa.DataType = pa.large_string()) -> pa.ChunkedArray:
+        return pa.chunked_array([[value] for value in values], type=kind)
+
+    chunked = pa.table({
+        "user_id": chunks("u1", "u2", "u1", "u3"),
+        "item_id": chunks("a", "b", "c", "a"),
+        "event": chunks("view", "cart", "view", "purchase"),
+        "timestamp": chunks(T0, T0, T0, T0, kind=pa.timestamp("s", tz="UTC")),
+    }).to_pandas()
+    assert chunked["user_id"].array._pa_array.num_chunks == 4
+    built = build_interactions(chunked, DEFAULT_WEIGHTS)
+    assert list(built.users.ids) == ["u1", "u2", "u3"] and list(built.items.ids) == ["a", "b", "c"]
+    np.testing.assert_array_equal(built.matrix.toarray(),
+                                  [[1.0, 0.0, 1.0], [0.0, 4.0, 0.0], [8.0, 0.0, 0.0]])
 
 
 def test_epoch_seconds_reads_any_datetime_unit() -> None:

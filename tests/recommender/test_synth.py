@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -64,6 +65,17 @@ def test_writing_twice_gives_the_same_bytes(tmp_path: Path, fmt: str) -> None:
         return [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
 
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
+
+
+def test_jsonl_escapes_quotes_backslashes_and_control_characters(tmp_path: Path) -> None:
+    data = synthesize(users=20, items=10, days=2)
+    odd = 'say "hi" \\ 油条\n\t\x01'
+    catalog = data.catalog.assign(title=[odd, *data.catalog["title"][1:]])
+    _, items = write_synth(SynthData(data.events, catalog), tmp_path, "jsonl")
+    rows = [json.loads(line) for line in items.read_text(encoding="utf-8").split("\n")[:-1]]
+    assert [row["title"] for row in rows] == catalog["title"].tolist()
+    assert rows[0]["available"] in (True, False)
+    assert rows[0]["created_at"].endswith("+08:00")
 
 
 def test_events_follow_the_data_contract(data: SynthData) -> None:

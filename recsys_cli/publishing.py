@@ -1,0 +1,49 @@
+"""Publishing a registered version into Redis, with progress: shared by ``publish`` and ``demo``."""
+
+from __future__ import annotations
+
+import redis
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from recommender.config import RecsysConfig
+from recsys_cli.embedded_redis import redis_url
+from training.model_store import load_version
+from training.publish import PublishStats, publish_version
+from training.tracking import configure_tracking
+
+
+def publish_ref(
+    ref: str, config: RecsysConfig, top_n: int = 100, quiet: bool = False
+) -> PublishStats:
+    """Load ``ref`` (``NAME@ALIAS``) from MLflow and publish it to the configured Redis."""
+    configure_tracking()
+    loaded = load_version(ref)
+    client = redis.Redis.from_url(redis_url())
+    name = loaded.name or ref.partition("@")[0]
+    version = loaded.version or (loaded.run_id or "run")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"publish {stage}", total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        return publish_version(
+            client,
+            name,
+            version,
+            loaded.model,
+            loaded.interactions,
+            loaded.catalog,
+            config,
+            top_n=top_n,
+            progress=progress,
+        )

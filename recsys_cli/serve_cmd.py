@@ -1,0 +1,59 @@
+"""``recsys publish`` and ``recsys serve``: from a registered version to the HTTP API."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from recsys_cli.common import ConfigOpt, JsonOpt, guarded, resolve_config_path
+
+PUBLISH_EXAMPLE = "Example: recsys publish products@champion --top-n 100"
+SERVE_EXAMPLE = "Example: RECSYS_API_KEYS=secret recsys serve --port 8000"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("publish", help=f"Precompute a model version into Redis.\n\n{PUBLISH_EXAMPLE}")(
+        publish
+    )
+    app.command("serve", help=f"Serve the HTTP API from Redis.\n\n{SERVE_EXAMPLE}")(serve)
+
+
+@guarded
+def publish(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION of a registered model.")],
+    top_n: Annotated[int, typer.Option("--top-n", min=1, max=1000, help="List length.")] = 100,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    import json
+
+    from recommender.config import load_config
+    from recsys_cli.publishing import publish_ref
+
+    cfg = load_config(resolve_config_path(config))
+    stats = publish_ref(ref, cfg, top_n=top_n, quiet=as_json)
+    if as_json:
+        typer.echo(json.dumps(stats.__dict__))
+        return
+    typer.echo(
+        f"published {stats.name} version {stats.version} as {stats.namespace}: "
+        f"{stats.users:,} users, {stats.items:,} items, {stats.keys:,} keys, "
+        f"{stats.bytes / 1e6:.1f} MB, {stats.list_bytes:.0f} bytes per {top_n}-item list, "
+        f"{stats.seconds:.1f} s"
+        + (f" (previous {stats.previous} kept until it expires)" if stats.previous else "")
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+) -> None:
+    from recsys_cli.embedded_redis import redis_url
+
+    os.environ["RECSYS_REDIS_URL"] = redis_url()
+    from serving.main import run
+
+    run(host=host, port=port, workers=workers)

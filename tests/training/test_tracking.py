@@ -1,0 +1,59 @@
+"""Zero-config tracking: a SQLite store under ./mlflow with its artifacts beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from training.tracking import artifact_root, configure_tracking, ensure_experiment
+
+
+@pytest.fixture(autouse=True)
+def _reset_tracking() -> Iterator[None]:
+    yield
+    mlflow.set_tracking_uri("")
+
+
+def test_without_a_tracking_uri_the_store_is_sqlite_under_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    uri = configure_tracking()
+    assert uri == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+    assert (tmp_path / "mlflow" / "artifacts").is_dir()
+    assert mlflow.get_tracking_uri() == uri and mlflow.get_registry_uri() == uri
+
+
+def test_a_tracking_uri_from_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    monkeypatch.chdir(tmp_path)
+    assert configure_tracking() == "http://127.0.0.1:5999"
+    assert not (tmp_path / "mlflow").exists()
+
+
+def test_artifacts_go_beside_a_sqlite_database_and_nowhere_special_for_servers(
+    tmp_path: Path,
+) -> None:
+    assert artifact_root(f"sqlite:///{tmp_path}/x/db.sqlite") == tmp_path / "x" / "artifacts"
+    assert artifact_root("postgresql://postgres@127.0.0.1/mlflow") is None
+    assert artifact_root("http://127.0.0.1:5000") is None
+
+
+def test_a_new_experiment_keeps_its_artifacts_in_the_store_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    configure_tracking()
+    experiment_id = ensure_experiment("shop / als")
+    assert ensure_experiment("shop / als") == experiment_id
+    location = MlflowClient().get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path.resolve() / "mlflow" / "artifacts" / "shop-als").as_uri()
+    assert not (tmp_path / "mlruns").exists()

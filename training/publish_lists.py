@@ -1,0 +1,203 @@
+"""The per-user and per-item lists of a publish: ranked by the model, encoded, written in buckets.
+
+Seen items are dropped here, vectorized, rather than by the model: each batch asks the model for
+``N`` plus the most candidates any user of the batch has seen, unfiltered, and removes the seen
+ones afterwards. The result is the same as ``filter_already_liked_items=True`` (every user still
+gets ``N`` unseen items where there are that many) without implicit's per-user Python loop,
+which costs more than the ranking itself. Users with long histories are ranked in a group of
+their own so that they do not make every user of the batch ask for a longer list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+from recommender.codec import encode_lists, encode_profiles
+from recommender.config import RecsysConfig
+from recommender.keys import VersionKeys, bucket_count, buckets_of
+from recommender.matrix import Interactions
+from recommender.models.base import IdsAndScores, Recommender
+from training.publish_data import KINDS, ItemTable, affinity, category_onehot
+from training.publish_writer import NamespaceWriter
+
+LIGHT_SEEN = 24
+"""Users who have seen more candidates than this are ranked apart (they ask for longer lists)."""
+SLOT_LIST_N = 40
+"""Length of the per-user slot lists: enough for pushes (at most 20 items) and slot merges."""
+DENSE_MASK_CELLS = 1 << 25
+"""Up to this many batch x item cells, seen items are looked up in a dense boolean mask."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; stages: ``users``, ``items``, ``tables``, ``live``."""
+
+
+def slot_candidates(table: ItemTable, config: RecsysConfig) -> dict[tuple[str, str], np.ndarray]:
+    """(kind, push slot) -> the model's available slot items of that kind, where there are any."""
+    out = {}
+    for slot in config.rules.slots:
+        if not slot.push:
+            continue
+        for kind in KINDS:
+            cand = table.candidates(kind, table.slot_masks[slot.name])
+            if len(cand):
+                out[(kind, slot.name)] = cand
+    return out
+
+
+def ranking_threads(model: Recommender) -> AbstractContextManager[object]:
+    """BLAS limited to one thread while a model with its own batched ``recommend`` ranks.
+
+    Such models (implicit's) already rank users in parallel; multi-threaded BLAS inside each of
+    their small batches oversubscribes the cores (2-4x slower, as implicit warns). Models using
+    the base class's ranking do one large product per batch and keep BLAS threads.
+    """
+    if type(model).recommend is Recommender.recommend:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+class SeenItems:
+    """The items each user of a batch has seen, for vectorized (row, item) lookups."""
+
+    def __init__(self, user_items: sparse.csr_matrix) -> None:
+        self.user_items = user_items
+        n_rows, self.n_cols = user_items.shape
+        self.owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(user_items.indptr))
+        self._mask: np.ndarray | None = None
+        self._keys: np.ndarray | None = None
+        if n_rows * self.n_cols <= DENSE_MASK_CELLS:
+            self._mask = np.zeros((n_rows, self.n_cols), dtype=bool)
+            self._mask[self.owner, user_items.indices] = True
+        else:
+            self._keys = np.sort(self.owner * self.n_cols + user_items.indices)
+
+    def counts(self, in_cand: np.ndarray) -> np.ndarray:
+        """How many of the items flagged in ``in_cand`` each row has seen."""
+        hit = in_cand[self.user_items.indices]
+        return np.bincount(self.owner[hit], minlength=self.user_items.shape[0])
+
+    def contains(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Whether row ``rows[r]`` has seen ``ids[r, j]`` (``-1`` ids count as unseen)."""
+        valid = ids >= 0
+        safe = np.where(valid, ids, 0)
+        if self._mask is not None:
+            return self._mask.reshape(-1).take(rows[:, None] * self.n_cols + safe) & valid
+        assert self._keys is not None
+        if not len(self._keys):
+            return np.zeros(ids.shape, dtype=bool)
+        query = rows[:, None] * self.n_cols + safe
+        position = np.minimum(np.searchsorted(self._keys, query), len(self._keys) - 1)
+        return (self._keys[position] == query) & valid
+
+
+def rank_unseen(
+    model: Recommender, rows: np.ndarray, seen: SeenItems, cand: np.ndarray, n: int
+) -> IdsAndScores:
+    """The top ``n`` candidates of each user that the user has not seen.
+
+    ``rows`` are the users' indices in the model, ``seen`` their training rows, ``cand`` sorted
+    item indices. Rows come back padded with ``-1`` / ``-inf`` where a user has fewer than ``n``
+    unseen candidates. Users are ranked in two groups, those who have seen at most
+    ``LIGHT_SEEN`` candidates and the others, each asking for ``n`` plus its most seen.
+    """
+    n_rows = len(rows)
+    in_cand = np.zeros(seen.n_cols, dtype=bool)
+    in_cand[cand] = True
+    counts = seen.counts(in_cand)
+    out_ids = np.full((n_rows, n), -1, dtype=np.int64)
+    out_scores = np.full((n_rows, n), -np.inf, dtype=np.float32)
+    light = counts <= LIGHT_SEEN
+    for group in (np.flatnonzero(light), np.flatnonzero(~light)):
+        if not len(group):
+            continue
+        k = min(len(cand), n + int(counts[group].max()))
+        ids, scores = model.recommend(rows[group], seen.user_items[group], N=k,
+                                      filter_already_liked_items=False, items=cand)
+        keep = (ids >= 0) & ~seen.contains(group, ids)
+        place = np.cumsum(keep, axis=1, dtype=np.int32) - 1  # where kept items land
+        keep &= place < n
+        r, c = np.nonzero(keep)
+        out_ids[group[r], place[r, c]] = ids[r, c]
+        out_scores[group[r], place[r, c]] = scores[r, c]
+    return out_ids, out_scores
+
+
+def write_users(
+    writer: NamespaceWriter,
+    vkeys: VersionKeys,
+    model: Recommender,
+    train: Interactions,
+    table: ItemTable,
+    seen: sparse.csr_matrix,
+    config: RecsysConfig,
+    top_n: int,
+    report: Progress,
+    batch_users: int,
+) -> int:
+    """Per-user lists and profiles, in bucket order; returns the number of user buckets."""
+    n_users, n_items = len(train.users), len(table)
+    buckets = bucket_count(n_users)
+    user_ids = train.users.index.array
+    bucket = buckets_of(user_ids, buckets)
+    order = np.argsort(bucket, kind="stable")
+    kinds = {kind: table.candidates(kind) for kind in KINDS}
+    lists = {("rec", kind, ""): cand for kind, cand in kinds.items() if len(cand)}
+    lists.update({("slot", kind, slot): cand
+                  for (kind, slot), cand in slot_candidates(table, config).items()})
+    onehot = category_onehot(table)
+    ids_in_order = np.asarray(user_ids.take(order), dtype=object)
+    for start in range(0, n_users, batch_users):
+        rows = order[start : start + batch_users]
+        fields = ids_in_order[start : start + batch_users].tolist()
+        run = bucket[rows]
+        user_items = train.matrix[rows]
+        seen_batch = SeenItems(user_items)
+        for (what, kind, slot), cand in lists.items():
+            n = min(top_n if what == "rec" else min(top_n, SLOT_LIST_N), len(cand))
+            ids, scores = rank_unseen(model, rows, seen_batch, cand, n)
+            key_of = (lambda b, k=kind: vkeys.recs(k, b)) if what == "rec" else (
+                lambda b, k=kind, s=slot: vkeys.slot(k, s, b))
+            writer.hset_buckets(key_of, run, fields, encode_lists(ids, scores, n_items))
+        codes, shares = affinity(user_items, onehot)
+        writer.hset_buckets(vkeys.profile, run, fields,
+                            encode_profiles(codes, shares, seen[rows], n_items))
+        report("users", min(start + batch_users, n_users), n_users)
+    return buckets
+
+
+def write_similar(
+    writer: NamespaceWriter,
+    vkeys: VersionKeys,
+    model: Recommender,
+    table: ItemTable,
+    top_n: int,
+    report: Progress,
+    batch_items: int,
+) -> int:
+    """Per model item, the most similar available items of its kind; returns the bucket count."""
+    n_model, n_items = table.n_model, len(table)
+    buckets = bucket_count(n_model)
+    item_ids = table.frame["item_id"].array[:n_model]
+    bucket = buckets_of(item_ids, buckets)
+    kind = table.frame["kind"].to_numpy()[:n_model]
+    done = 0
+    for name in KINDS:
+        cand = table.candidates(name)
+        members = np.flatnonzero(kind == name)
+        members = members[np.argsort(bucket[members], kind="stable")]
+        if not len(cand) or not len(members):
+            continue
+        for start in range(0, len(members), batch_items):
+            chunk = members[start : start + batch_items]
+            ids, scores = model.similar_items(chunk, N=min(top_n, len(cand)), items=cand)
+            writer.hset_buckets(vkeys.similar, bucket[chunk],
+                                np.asarray(item_ids.take(chunk), dtype=object).tolist(),
+                                encode_lists(ids, scores, n_items))
+            done += len(chunk)
+            report("items", done, n_model)
+    return buckets
