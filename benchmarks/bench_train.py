@@ -54,8 +54,8 @@ TARGET = 2.5
 STEP_LINE = re.compile(r"✓ (?P<step>.+) \((?P<seconds>[0-9.]+) s\)")
 
 
-def bare(path: Path) -> sparse.csr_matrix:
-    """Read, encode, weight, build the CSR matrix and fit ALS once; returns the matrix."""
+def bare(path: Path) -> tuple[sparse.csr_matrix, float]:
+    """Read, encode, weight, build the CSR matrix and fit ALS once: the matrix, the fit seconds."""
     params = DEFAULT_PARAMS["als"]
     table = pq.read_table(path, columns=["user_id", "item_id", "event", "timestamp"])
     users = pc.dictionary_encode(table["user_id"].combine_chunks())
@@ -70,13 +70,14 @@ def bare(path: Path) -> sparse.csr_matrix:
     matrix.sum_duplicates()
     confidence = matrix.copy()
     confidence.data = 1.0 + params["alpha"] * confidence.data
+    started = time.perf_counter()
     with threadpool_limits(1, user_api="blas"):
         AlternatingLeastSquares(
             factors=params["factors"], regularization=params["regularization"],
             iterations=params["iterations"], random_state=params["random_state"],
             num_threads=params["num_threads"],
         ).fit(confidence, show_progress=False)
-    return matrix
+    return matrix, time.perf_counter() - started
 
 
 def job(path: Path) -> tuple[float, dict[str, object], dict[str, float]]:
@@ -109,13 +110,15 @@ def main() -> None:
         generate(path, args.rows)
     rows = pq.ParquetFile(path).metadata.num_rows
 
-    bare_best = job_best = float("inf")
+    bare_best = job_best = fit_best = float("inf")
     report: dict[str, object] = {}
     steps: dict[str, float] = {}
     for repeat in range(args.repeats):
         started = time.perf_counter()
-        matrix = bare(path)
-        bare_best = min(bare_best, time.perf_counter() - started)
+        matrix, fit_seconds = bare(path)
+        bare_seconds = time.perf_counter() - started
+        if bare_seconds < bare_best:
+            bare_best, fit_best = bare_seconds, fit_seconds
         seconds, payload, timed = job(path)
         if seconds < job_best:
             job_best, report, steps = seconds, payload, timed
@@ -133,11 +136,12 @@ def main() -> None:
         "",
         "| run | seconds | ratio |",
         "|---|---:|---:|",
-        f"| bare: read parquet + CSR + one ALS fit | {bare_best:.1f} | 1.00 |",
+        f"| bare: read parquet + CSR + one ALS fit ({fit_best:.1f} s of fit) | {bare_best:.1f} "
+        "| 1.00 |",
         f"| `recsys train --model als` end to end (subprocess) | {job_best:.1f} | {ratio:.2f} |",
         "",
-        "Steps of the job (its own progress lines; the rest is interpreter start, imports and "
-        "the MLflow store's creation):",
+        "Steps of the job (its own progress lines; the rest is interpreter start and imports; "
+        "the tracking store is created fresh, as on a first run):",
         "",
         "| step | seconds |",
         "|---|---:|",
@@ -148,7 +152,10 @@ def main() -> None:
         f"- test @10 of the job's held-out split: ndcg {test['ndcg@10']:.4f}, precision "
         f"{test['precision@10']:.4f}, coverage {test['coverage@10']:.4f}.",
         f"- target job <= {TARGET}x bare: {'met' if ratio <= TARGET else 'NOT met'} "
-        f"({ratio:.2f}x).",
+        f"({ratio:.2f}x). The job fits ALS twice (on the train split, then on all events): two "
+        f"bare fits alone are {2 * fit_best / bare_best:.2f}x the bare run, which leaves "
+        f"{TARGET * bare_best - 2 * fit_best:.1f} s under the target for reading, validating, "
+        "fingerprinting, splitting, scoring, the tracking store, logging and the interpreter.",
         f"- machine: {machine()}; {versions()}; date {datetime.now(UTC).date().isoformat()}.",
     ]
     body = "\n".join(lines)

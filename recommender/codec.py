@@ -25,19 +25,22 @@ Vectorized over users: one numpy pass per batch, then one ``bytes`` object per u
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
 _WIDTHS: dict[int, np.dtype] = {1: np.dtype("<u2"), 2: np.dtype("<u4")}
+_MARKERS = {code: int(np.iinfo(dtype).max) for code, dtype in _WIDTHS.items()}
+_BOUNDS = struct.Struct("<ff")
 _HEADER = 9
 _LEVELS = 255
 _NO_CATEGORY = 0xFFFF
 
 
 class RankedList(NamedTuple):
-    """Decoded list: item indices and their (dequantized) scores, best first."""
+    """Decoded list: item indices (unsigned ints) and their dequantized scores, best first."""
 
     items: np.ndarray
     scores: np.ndarray
@@ -111,16 +114,16 @@ def encode_lists(ids: np.ndarray, scores: np.ndarray, n_items: int) -> list[byte
 def decode_list(blob: bytes) -> RankedList:
     """The items and scores of one encoded list, padding dropped."""
     dtype = _WIDTHS[blob[0]]
-    lo, hi = np.frombuffer(blob, dtype="<f4", count=2, offset=1).astype(np.float64)
+    lo, hi = _BOUNDS.unpack_from(blob, 1)
     count = (len(blob) - _HEADER) // (dtype.itemsize + 1)
     items = np.frombuffer(blob, dtype=dtype, count=count, offset=_HEADER)
     offset = _HEADER + count * dtype.itemsize
     levels = np.frombuffer(blob, dtype=np.uint8, count=count, offset=offset)
-    scores = lo + levels * ((hi - lo) / _LEVELS)
-    valid = items != np.iinfo(dtype).max
-    if not valid.all():
+    scores = levels * ((hi - lo) / _LEVELS) + lo
+    if count and items[-1] == _MARKERS[blob[0]]:  # padding sits at the end of a list
+        valid = items != _MARKERS[blob[0]]
         items, scores = items[valid], scores[valid]
-    return RankedList(items.astype(np.int64), scores)
+    return RankedList(items, scores)
 
 
 def encode_indices(

@@ -85,6 +85,22 @@ class Keys:
         """Set: item ids that must not be returned right now (sold out, withdrawn)."""
         return f"{self.prefix}unavailable"
 
+    def events(self) -> str:
+        """Stream: every event accepted by ``POST /v1/events`` (read by the Parquet sink)."""
+        return f"{self.prefix}events"
+
+    def event_seen(self, event_id: str) -> str:
+        """String with expiry: marks an ``event_id`` already accepted (idempotency)."""
+        return f"{self.prefix}event:{event_id}"
+
+    def push_count(self, user_id: str, day: str) -> str:
+        """Counter with expiry: pushes sent to the user on the local date ``day`` (YYYY-MM-DD)."""
+        return f"{self.prefix}push:count:{user_id}:{day}"
+
+    def pushed(self, user_id: str) -> str:
+        """Sorted set with expiry: item id -> epoch seconds it was last pushed to the user."""
+        return f"{self.prefix}push:sent:{user_id}"
+
     def version(self, namespace: str) -> VersionKeys:
         """The keys of one published version, by its namespace id."""
         return VersionKeys(f"{self.prefix}v:{namespace}:")

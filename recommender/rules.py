@@ -31,13 +31,25 @@ def local_time(at: datetime, zone: ZoneInfo) -> time:
     return at.astimezone(zone).time()
 
 
+class SlotClock:
+    """The configured slots with their bounds parsed once, for many ``active`` lookups."""
+
+    def __init__(self, rules: RulesConfig) -> None:
+        self.zone = rules.zone
+        self.windows = [(slot, slot.start_time, slot.end_time) for slot in rules.slots]
+
+    def active(self, at: datetime) -> SlotConfig | None:
+        """The first slot whose window contains ``at`` (local time), else ``None``."""
+        moment = local_time(at, self.zone)
+        for slot, start, end in self.windows:
+            if in_window(moment, start, end):
+                return slot
+        return None
+
+
 def active_slot(at: datetime, rules: RulesConfig) -> SlotConfig | None:
     """The first configured slot whose window contains ``at`` (local time), else ``None``."""
-    moment = local_time(at, rules.zone)
-    for slot in rules.slots:
-        if in_window(moment, slot.start_time, slot.end_time):
-            return slot
-    return None
+    return SlotClock(rules).active(at)
 
 
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:

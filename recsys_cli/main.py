@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from recsys_cli import data_cmd, demo_cmd, evaluate_cmd, redis_cmd, serve_cmd, train_cmd
+from recsys_cli import (
+    ab_cmd,
+    data_cmd,
+    demo_cmd,
+    evaluate_cmd,
+    events_cmd,
+    push_cmd,
+    redis_cmd,
+    report_cmd,
+    serve_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="recsys",
@@ -19,6 +30,10 @@ train_cmd.register(app)
 serve_cmd.register(app)
 demo_cmd.register(app)
 app.add_typer(redis_cmd.app, name="redis")
+app.add_typer(events_cmd.app, name="events")
+app.add_typer(push_cmd.app, name="push")
+app.add_typer(ab_cmd.app, name="ab")
+app.add_typer(report_cmd.app, name="report")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

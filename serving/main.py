@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from serving.api.routes import health, items, popular, recommendations
+from serving.api.routes import events, health, items, popular, push, recommendations
 from serving.deps import require_api_key
 from serving.errors import install_error_handlers
 from serving.live import LiveVersions
@@ -23,7 +23,7 @@ answered from the model version published to Redis (`recsys publish NAME@ALIAS`)
 Every `/v1` route needs an `X-API-Key` header with one of the keys in `RECSYS_API_KEYS`.
 Errors are `{"error": {"code": "...", "message": "..."}}`."""
 
-V1_ROUTERS = (recommendations.router, items.router, popular.router)
+V1_ROUTERS = (recommendations.router, items.router, popular.router, push.router, events.router)
 
 
 def create_app(settings: ServingSettings | None = None) -> FastAPI:

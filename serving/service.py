@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from recommender.codec import decode_list, decode_profile
 from recommender.config import SlotConfig
-from recommender.rules import active_slot, parse_instant
+from recommender.rules import parse_instant
 from serving import ranking
 from serving.errors import InvalidRequest, UnknownItem
 from serving.metrics import Metrics
@@ -27,7 +27,7 @@ def slot_at(view: VersionView, at: str | None) -> SlotConfig | None:
                 f"query.at: expected an ISO-8601 date-time such as 2026-11-21T07:30:00+08:00, "
                 f"got {at!r}"
             ) from None
-    return active_slot(instant, view.rules)
+    return view.clock.active(instant)
 
 
 def _split(values: str | None) -> list[str]:

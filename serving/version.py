@@ -17,6 +17,7 @@ import pyarrow as pa
 from recommender.codec import RankedList, decode_list
 from recommender.config import RulesConfig, SlotConfig
 from recommender.keys import ANY_SLOT, VersionKeys, bucket_of, popular_field
+from recommender.rules import SlotClock
 from serving.errors import NoLiveModel
 from serving.store import VersionBlobs
 
@@ -31,6 +32,7 @@ class VersionView:
     keys: VersionKeys
     meta: dict[str, Any]
     rules: RulesConfig
+    clock: SlotClock
     repeatable_categories: frozenset[str]
     user_buckets: int
     item_buckets: int
@@ -86,6 +88,7 @@ class VersionView:
             keys=keys,
             meta=meta,
             rules=rules,
+            clock=SlotClock(rules),
             repeatable_categories=repeatable,
             user_buckets=int(meta["user_buckets"]),
             item_buckets=int(meta["item_buckets"]),

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: mixes the column hashes of a row
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -37,22 +39,26 @@ class Fingerprint:
 def fingerprint(events: pd.DataFrame) -> Fingerprint:
     """Fingerprint of a canonical events frame (vectorized; one hash per row, sorted)."""
     nanos = pd.to_datetime(events["timestamp"], utc=True).dt.as_unit("ns")
-    canonical = pd.DataFrame(
-        {
-            "user_id": events["user_id"].astype("string[pyarrow]"),
-            "item_id": events["item_id"].astype("string[pyarrow]"),
-            "event": events["event"].astype("string[pyarrow]"),
-            "timestamp": nanos.array.asi8,
-        }
-    )
-    row_hashes = np.sort(pd.util.hash_pandas_object(canonical, index=False).to_numpy())
-    digest = hashlib.sha256(row_hashes.astype("<u8").tobytes()).hexdigest()
+    users, n_users = _text_hashes(events["user_id"])
+    items, n_items = _text_hashes(events["item_id"])
+    kinds, _ = _text_hashes(events["event"])
+    rows = users
+    for column in (items, kinds, pd.util.hash_array(nanos.array.asi8)):
+        rows = (rows * _MIX) ^ column
+    digest = hashlib.sha256(np.sort(rows).astype("<u8").tobytes()).hexdigest()
     empty = len(events) == 0
     return Fingerprint(
         rows=len(events),
-        users=int(canonical["user_id"].nunique()),
-        items=int(canonical["item_id"].nunique()),
+        users=n_users,
+        items=n_items,
         start="" if empty else nanos.min().isoformat(),
         end="" if empty else nanos.max().isoformat(),
         content_hash=digest,
     )
+
+
+def _text_hashes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """A hash per row of a text column (each distinct value hashed once) and the distinct count."""
+    codes, uniques = pd.factorize(values.astype("string[pyarrow]"))
+    hashes = pd.util.hash_array(np.asarray(uniques, dtype=object))
+    return hashes[codes], len(uniques)

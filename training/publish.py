@@ -156,10 +156,10 @@ def _write_tables(
     """The popular and new-item lists, the item table and the user ids."""
     n_items = len(table)
     popular = popular_lists(table, train, config.rules.slots, top_n)
-    writer.hset(vkeys.popular(), [popular_field(kind, slot) for kind, slot in popular],
+    writer.hset(vkeys.popular(), [popular_field(kind, slot).encode() for kind, slot in popular],
                 [encode_lists(ids, scores, n_items)[0] for ids, scores in popular.values()])
     new = new_item_lists(table, config, now, top_n)
-    writer.hset(vkeys.new_items(), list(new),
+    writer.hset(vkeys.new_items(), [category.encode() for category in new],
                 [encode_lists(ids, scores, n_items)[0] for ids, scores in new.values()])
     writer.set(vkeys.items(), table.to_arrow())
     users = pa.table({"user_id": pa.array(train.users.index.array, type=pa.string())})
@@ -205,6 +205,7 @@ def _manifest(
         "categories": table.categories,
         "rules": config.rules.model_dump(mode="json"),
         "push": config.push.model_dump(mode="json"),
+        "events": config.events.model_dump(mode="json"),
         "serving": config.serving.model_dump(mode="json"),
     }
 

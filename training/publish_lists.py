@@ -4,8 +4,8 @@ Seen items are dropped here, vectorized, rather than by the model: each batch as
 ``N`` plus the most candidates any user of the batch has seen, unfiltered, and removes the seen
 ones afterwards. The result is the same as ``filter_already_liked_items=True`` (every user still
 gets ``N`` unseen items where there are that many) without implicit's per-user Python loop,
-which costs more than the ranking itself. Users with long histories are ranked in a group of
-their own so that they do not make every user of the batch ask for a longer list.
+which costs more than the ranking itself. The cost of ranking grows with the length asked for,
+so users are grouped by how much they have seen (``SEEN_TIERS``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from recommender.models.base import IdsAndScores, Recommender
 from training.publish_data import KINDS, ItemTable, affinity, category_onehot
 from training.publish_writer import NamespaceWriter
 
-LIGHT_SEEN = 24
-"""Users who have seen more candidates than this are ranked apart (they ask for longer lists)."""
+SEEN_TIERS = np.array([8, 32])
+"""Users are ranked in groups by how many candidates they have seen (<= 8, <= 32, more): each
+group asks the model for ``n`` plus its most seen, so long histories do not lengthen every list."""
 SLOT_LIST_N = 40
 """Length of the per-user slot lists: enough for pushes (at most 20 items) and slot merges."""
 DENSE_MASK_CELLS = 1 << 25
@@ -102,8 +103,7 @@ def rank_unseen(
 
     ``rows`` are the users' indices in the model, ``seen`` their training rows, ``cand`` sorted
     item indices. Rows come back padded with ``-1`` / ``-inf`` where a user has fewer than ``n``
-    unseen candidates. Users are ranked in two groups, those who have seen at most
-    ``LIGHT_SEEN`` candidates and the others, each asking for ``n`` plus its most seen.
+    unseen candidates.
     """
     n_rows = len(rows)
     in_cand = np.zeros(seen.n_cols, dtype=bool)
@@ -111,8 +111,8 @@ def rank_unseen(
     counts = seen.counts(in_cand)
     out_ids = np.full((n_rows, n), -1, dtype=np.int64)
     out_scores = np.full((n_rows, n), -np.inf, dtype=np.float32)
-    light = counts <= LIGHT_SEEN
-    for group in (np.flatnonzero(light), np.flatnonzero(~light)):
+    tier = np.searchsorted(SEEN_TIERS, counts)
+    for group in (np.flatnonzero(tier == t) for t in range(len(SEEN_TIERS) + 1)):
         if not len(group):
             continue
         k = min(len(cand), n + int(counts[group].max()))
@@ -120,10 +120,12 @@ def rank_unseen(
                                       filter_already_liked_items=False, items=cand)
         keep = (ids >= 0) & ~seen.contains(group, ids)
         place = np.cumsum(keep, axis=1, dtype=np.int32) - 1  # where kept items land
-        keep &= place < n
-        r, c = np.nonzero(keep)
-        out_ids[group[r], place[r, c]] = ids[r, c]
-        out_scores[group[r], place[r, c]] = scores[r, c]
+        place = np.where(keep & (place < n), place, n)  # the others go to a spare column
+        group_ids = np.full((len(group), n + 1), -1, dtype=np.int64)
+        group_scores = np.full((len(group), n + 1), -np.inf, dtype=np.float32)
+        np.put_along_axis(group_ids, place, ids, axis=1)
+        np.put_along_axis(group_scores, place, scores, axis=1)
+        out_ids[group], out_scores[group] = group_ids[:, :n], group_scores[:, :n]
     return out_ids, out_scores
 
 
@@ -153,7 +155,7 @@ def write_users(
     ids_in_order = np.asarray(user_ids.take(order), dtype=object)
     for start in range(0, n_users, batch_users):
         rows = order[start : start + batch_users]
-        fields = ids_in_order[start : start + batch_users].tolist()
+        fields = [user.encode() for user in ids_in_order[start : start + batch_users].tolist()]
         run = bucket[rows]
         user_items = train.matrix[rows]
         seen_batch = SeenItems(user_items)
@@ -195,8 +197,8 @@ def write_similar(
         for start in range(0, len(members), batch_items):
             chunk = members[start : start + batch_items]
             ids, scores = model.similar_items(chunk, N=min(top_n, len(cand)), items=cand)
-            writer.hset_buckets(vkeys.similar, bucket[chunk],
-                                np.asarray(item_ids.take(chunk), dtype=object).tolist(),
+            fields = [item.encode() for item in np.asarray(item_ids.take(chunk), dtype=object)]
+            writer.hset_buckets(vkeys.similar, bucket[chunk], fields,
                                 encode_lists(ids, scores, n_items))
             done += len(chunk)
             report("items", done, n_model)

@@ -72,14 +72,16 @@ class NamespaceWriter:
         self._created(key)
         self._maybe_flush()
 
-    def hset(self, key: str, fields: Sequence[str], values: Sequence[bytes]) -> None:
-        """``HSET key field value ...`` in one command."""
+    def hset(self, key: str, fields: Sequence[bytes], values: Sequence[bytes]) -> None:
+        """``HSET key field value ...`` in one command (fields as UTF-8 bytes)."""
         if not len(fields):
             return
-        args: list[bytes] = [b""] * (2 * len(fields))
-        args[::2] = [field.encode() for field in fields]
-        args[1::2] = values
-        self._send(pack(b"HSET", key.encode(), *args))
+        encoded = key.encode()
+        head = b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%b\r\n" % (2 + 2 * len(fields), len(encoded),
+                                                         encoded)
+        pairs = b"".join([b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(f), f, len(v), v)
+                          for f, v in zip(fields, values, strict=True)])
+        self._send(head + pairs)
         self._created(key)
         self._maybe_flush()
 
@@ -87,7 +89,7 @@ class NamespaceWriter:
         self,
         key_of: Callable[[int], str],
         buckets: np.ndarray,
-        fields: Sequence[str],
+        fields: Sequence[bytes],
         values: Sequence[bytes],
     ) -> None:
         """Write ``fields[i] -> values[i]`` into hash ``key_of(buckets[i])``.

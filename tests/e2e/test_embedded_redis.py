@@ -21,7 +21,9 @@ def test_embedded_redis_is_reused_and_keeps_data_across_a_restart(tmp_path: Path
         restarted = embedded_redis.ensure_running(root)
         assert restarted.started
         assert redis.Redis.from_url(restarted.url).get("recsys:test:kept") == b"yes"
-        assert (root / "redis" / "appendonly.aof").exists() or (root / "redis" / "appendonlydir").exists()
+        assert (root / "redis" / "appendonly.aof").exists() or (
+            root / "redis" / "appendonlydir"
+        ).exists()
     finally:
         embedded_redis.stop(root)
 

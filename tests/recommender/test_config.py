@@ -31,7 +31,9 @@ def test_defaults_follow_the_spec() -> None:
 
 
 def test_the_spec_example_file_loads(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [events]
 weights = { view = 1, click = 2, favorite = 3, cart = 4, share = 4, purchase = 8 }
 half_life_days = 30
@@ -54,7 +56,8 @@ quiet_hours = "22:00-06:30"
 
 [models.als]
 factors = 48
-""")
+""",
+    )
     config = load_config(path)
     assert [s.name for s in config.rules.slots] == ["breakfast"]
     assert config.models.params_for("als") == {"factors": 48}
@@ -66,15 +69,19 @@ factors = 48
     [
         ("[events]\nhalf_life_days = -1", "events.half_life_days"),
         ("[events]\nweights = { view = -2 }", "events.weights: weight of 'view' must be >= 0"),
-        ("[rules]\ntimezone = \"Mars/Olympus\"", "rules.timezone: expected an IANA time zone"),
-        ("[[rules.slots]]\nname='b'\nstart='6:30'\nend='09:30'\ncategories=['x']",
-         "rules.slots.0.start: expected a time as HH:MM"),
+        ('[rules]\ntimezone = "Mars/Olympus"', "rules.timezone: expected an IANA time zone"),
+        (
+            "[[rules.slots]]\nname='b'\nstart='6:30'\nend='09:30'\ncategories=['x']",
+            "rules.slots.0.start: expected a time as HH:MM",
+        ),
         ("[[rules.slots]]\nname='b'\nstart='06:30'\nend='09:30'", "needs categories"),
         ("[push]\nquiet_hours = 'late'", "push.quiet_hours: expected 'HH:MM-HH:MM'"),
         ("[events]\nwieghts = {view=1}", "events.wieghts: unknown key"),
     ],
 )
-def test_bad_values_name_the_key_and_the_expectation(tmp_path: Path, text: str, fragment: str) -> None:
+def test_bad_values_name_the_key_and_the_expectation(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     assert fragment in str(caught.value)
@@ -105,5 +112,5 @@ def test_params_are_typed_by_model() -> None:
         "ease": {"l2": 300.5},
         "itemknn": {"similarity": "cosine"},
     }
-    with pytest.raises(ConfigError, match="MODEL.NAME=VALUE"):
+    with pytest.raises(ConfigError, match=r"MODEL\.NAME=VALUE"):
         parse_params(["factors=32"])

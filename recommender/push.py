@@ -1,0 +1,157 @@
+"""Push rules, shared by ``GET /v1/users/{id}/push`` and ``recsys push plan``. Pure: plain data in.
+
+A push is due for a user at an instant when:
+
+1. a slot with ``push = true`` is active (local time in the configured zone) and the instant is
+   not in the quiet hours (``push_slot``);
+2. the user has affinity to the slot (``slot_affinity`` above ``push.min_affinity``): the share of
+   the user's training weight in the slot's categories, or, for slots defined by tags, the share
+   of the user's training items that are slot items;
+3. fewer than ``max_per_user_per_day`` pushes were sent on that local date;
+4. at least one candidate slot item is left once purchased, unavailable and recently pushed
+   items (the last ``no_repeat_days``) are removed; up to ``push_items`` are sent (``pick``).
+
+``RECORD_SCRIPT`` is the Lua script both callers run to record a push: it re-checks the cap and
+the no-repeat rule atomically, so concurrent callers can never exceed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+
+import numpy as np
+
+from recommender.codec import RankedList
+from recommender.config import PushConfig, RulesConfig, SlotConfig
+from recommender.rules import active_slot, in_quiet_hours
+
+DAY_SECONDS = 24 * 3600
+COUNT_TTL_SECONDS = 2 * DAY_SECONDS
+"""The daily counter outlives its local date by a day, whatever the time zone."""
+
+RECORD_SCRIPT = """
+-- KEYS[1]: the user's counter for the local date; KEYS[2]: the user's pushed-items sorted set.
+-- ARGV: cap, counter ttl, sorted-set ttl, now (epoch s), no-repeat cutoff (epoch s), items...
+-- Returns 1 (recorded), 0 (daily cap reached) or -1 (an item was pushed since the cutoff).
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return 0
+end
+for i = 6, #ARGV do
+  local last = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if last and tonumber(last) > tonumber(ARGV[5]) then
+    return -1
+  end
+end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+for i = 6, #ARGV do
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[i])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+RECORDED, CAPPED, REPEATED = 1, 0, -1
+
+
+def push_slot(at: datetime, rules: RulesConfig, push: PushConfig) -> SlotConfig | None:
+    """The push slot active at ``at``, or ``None`` (no slot, not a push slot, quiet hours)."""
+    slot = active_slot(at, rules)
+    if slot is None or not slot.push or in_quiet_hours(at, push, rules.zone):
+        return None
+    return slot
+
+
+def find_slot(name: str, rules: RulesConfig) -> SlotConfig:
+    """The push slot called ``name``; ``ValueError`` listing the push slots otherwise."""
+    slots = [slot for slot in rules.slots if slot.push]
+    for slot in slots:
+        if slot.name == name:
+            return slot
+    names = ", ".join(slot.name for slot in slots) or "none configured"
+    raise ValueError(f"unknown push slot {name!r}; push slots: {names}")
+
+
+def slot_affinity(categories: Sequence[str], shares: Sequence[float], seen_in_slot: float,
+                  slot: SlotConfig) -> float:
+    """The user's affinity to ``slot`` in [0, 1].
+
+    ``categories``/``shares`` are the user's top categories and their shares of the user's
+    weight; ``seen_in_slot`` is the share of the user's training items that are slot items
+    (what counts for slots selected by tags).
+    """
+    wanted = np.isin(np.asarray(categories, dtype=object), slot.categories)
+    by_category = float(np.asarray(shares, dtype=np.float64)[wanted].sum()) if len(wanted) else 0.0
+    return by_category if not slot.tags else max(by_category, seen_in_slot)
+
+
+def has_affinity(affinity: float, push: PushConfig) -> bool:
+    return affinity > push.min_affinity
+
+
+def cap_reached(sent_today: int, push: PushConfig) -> bool:
+    return sent_today >= push.max_per_user_per_day
+
+
+def no_repeat_cutoff(at: datetime, push: PushConfig) -> float:
+    """Epoch seconds before which a pushed item may be pushed again."""
+    return at.timestamp() - push.no_repeat_days * DAY_SECONDS
+
+
+def pushed_ttl_seconds(push: PushConfig) -> int:
+    """Expiry of a user's pushed-items set: the no-repeat window and a day."""
+    return (push.no_repeat_days + 1) * DAY_SECONDS
+
+
+def pick(items: Sequence[str], scores: Sequence[float], reasons: Sequence[str],
+         blocked: Collection[str], n: int) -> list[dict[str, object]]:
+    """The first ``n`` distinct items of ranked ``items`` that are not ``blocked``."""
+    out: list[dict[str, object]] = []
+    taken: set[str] = set()
+    for item, score, reason in zip(items, scores, reasons, strict=True):
+        if item in blocked or item in taken:
+            continue
+        taken.add(item)
+        out.append({"item_id": item, "score": round(float(score), 4), "reason": reason})
+        if len(out) == n:
+            break
+    return out
+
+
+def candidates(slot: SlotConfig, item_ids: Sequence[str], slot_lists: Sequence[RankedList],
+               new_lists: Sequence[RankedList], popular: RankedList, slot_mask: np.ndarray
+               ) -> tuple[list[str], list[float], list[str]]:
+    """A user's ranked push candidates: ids, scores and reasons.
+
+    First the user's slot lists (every kind, best score first, reason ``slot:<name>``), then the
+    new items of the slot's categories (``new``), then the slot's popular items (``popular``).
+    ``slot_mask`` says which item indices are slot items; lists index ``item_ids``.
+    """
+    parts = [(np.concatenate([r.items for r in slot_lists]) if slot_lists else np.empty(0, int),
+              np.concatenate([r.scores for r in slot_lists]) if slot_lists else np.empty(0),
+              f"slot:{slot.name}")]
+    parts += [(r.items, r.scores, "new") for r in new_lists]
+    parts.append((popular.items, popular.scores, "popular"))
+    ids: list[str] = []
+    scores: list[float] = []
+    reasons: list[str] = []
+    for index, score, reason in parts:
+        order = np.argsort(-score, kind="stable") if reason != "popular" else np.arange(len(index))
+        index, score = index[order], score[order]
+        keep = slot_mask[index]
+        ids += [item_ids[i] for i in index[keep].tolist()]
+        scores += score[keep].tolist()
+        reasons += [reason] * int(keep.sum())
+    return ids, scores, reasons
+
+
+def record_args(at: datetime, push: PushConfig, items: Sequence[str]) -> list[object]:
+    """``ARGV`` of ``RECORD_SCRIPT`` for pushing ``items`` at ``at``."""
+    return [push.max_per_user_per_day, COUNT_TTL_SECONDS, pushed_ttl_seconds(push),
+            int(at.timestamp()), int(no_repeat_cutoff(at, push)), *items]
+
+
+def day_key(day: date) -> str:
+    """The local date as used in counter keys."""
+    return day.isoformat()

@@ -1,0 +1,58 @@
+"""``recsys events``: moving the events stream of ``POST /v1/events`` to Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsys_cli.common import ConfigOpt, echo_err, guarded, resolve_config_path
+
+app = typer.Typer(help="The events sent to POST /v1/events.", no_args_is_help=True)
+
+
+@app.command(
+    "sink",
+    help="Write the events stream to Parquet partitioned by date (DIR/date=YYYY-MM-DD/), "
+    "acknowledging each batch only once its files are safely on disk; a restarted sink "
+    "writes its unacknowledged batch again (same file names), so no event is lost or doubled. "
+    "`recsys train --events DIR` reads the result.\n\n"
+    "Example: recsys events sink --out data/events --once",
+)
+@guarded
+def sink(
+    out: Annotated[Path, typer.Option("--out", help="Directory of the Parquet partitions.")],
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Events per batch and file.")] = 1000,
+    block_ms: Annotated[
+        int, typer.Option("--block-ms", min=0, help="How long one read waits for new events.")
+    ] = 2000,
+    once: Annotated[
+        bool, typer.Option("--once", help="Write what is there, then exit (for cron and tests).")
+    ] = False,
+    consumer: Annotated[
+        str, typer.Option("--consumer", help="Consumer name; keep it across restarts.")
+    ] = "sink-1",
+    config: ConfigOpt = None,
+) -> None:
+    import redis
+
+    from recommender.config import load_config
+    from recommender.keys import Keys
+    from recsys_cli.embedded_redis import redis_url
+    from training.sink import EventSink, SinkStats
+
+    settings = load_config(resolve_config_path(config))
+    client = redis.Redis.from_url(redis_url())
+
+    def progress(stats: SinkStats) -> None:
+        echo_err(f"… {stats.events:,} events in {len(stats.files):,} files")
+
+    runner = EventSink(client, Keys(settings.serving.prefix), out, batch=batch,
+                       block_ms=block_ms, consumer=consumer, progress=progress)
+    try:
+        stats = runner.run(once=once)
+    except KeyboardInterrupt:
+        echo_err("stopped; unacknowledged events are written again on the next start")
+        raise typer.Exit(130) from None
+    typer.echo(f"wrote {stats.events:,} events in {len(stats.files):,} files under {out}")

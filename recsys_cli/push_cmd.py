@@ -1,0 +1,56 @@
+"""``recsys push``: batch push lists from the published version."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsys_cli.common import ConfigOpt, echo_err, fail, guarded, resolve_config_path
+
+app = typer.Typer(help="Pushes: who gets which items at which slot.", no_args_is_help=True)
+
+
+@app.command(
+    "plan",
+    help="Write the push list of one slot and day as JSON Lines (user_id, slot, send_at, "
+    "items, rec_id): users with affinity to the slot, top slot items, the daily cap and the "
+    "7-day no-repeat rule applied and the planned pushes recorded in Redis (so the API agrees)."
+    "\n\nExample: recsys push plan --slot breakfast --date 2026-11-21 --out plan.jsonl",
+)
+@guarded
+def plan(
+    slot: Annotated[str, typer.Option("--slot", help="A push slot of the config, e.g. breakfast.")],
+    day: Annotated[str, typer.Option("--date", help="Local date, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (default: the only live one).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    import orjson
+    import redis
+
+    from recommender.config import load_config
+    from recommender.keys import Keys
+    from recsys_cli.embedded_redis import redis_url
+    from training.push_plan import plan as plan_pushes
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        fail(f"--date: expected YYYY-MM-DD, got {day!r}")
+    settings = load_config(resolve_config_path(config))
+    client = redis.Redis.from_url(redis_url())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as handle:
+        stats = plan_pushes(
+            client, Keys(settings.serving.prefix), slot, when,
+            lambda line: handle.write(orjson.dumps(line) + b"\n"), model=model,
+            progress=lambda users: echo_err(f"… {users:,} users read"),
+        )
+    typer.echo(f"{stats.planned:,} pushes planned for {slot} on {day} -> {out} "
+               f"({stats.users:,} users, {stats.affine:,} with affinity, {stats.capped:,} at "
+               f"the daily cap, {stats.empty:,} with no item left)")

@@ -1,0 +1,158 @@
+"""``recsys report``: the numbers the business runs on, read from the event log."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from numbers import Integral
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from recsys_cli.common import ConfigOpt, JsonOpt, SkipInvalidOpt, guarded, resolve_config_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recommender.ops_report import OpsReport
+
+OPS_EXAMPLE = (
+    "Example: recsys report ops --events demo-data/events.parquet --items demo-data/items.parquet "
+    "--since 2024-09-10 --chart ops.png"
+)
+SHOWN_DAYS = 14
+
+app = typer.Typer(help="Operating reports from the event log.", no_args_is_help=True)
+
+
+def _parse_day(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+@app.command(
+    "ops",
+    help="Daily active users, D1/D7 retention, the view->cart->purchase funnel, conversion by "
+    f"hour and top items per slot, in the configured time zone.\n\n{OPS_EXAMPLE}",
+)
+@guarded
+def ops(
+    events: Annotated[
+        Path, typer.Option("--events", help="Events file (csv, parquet, jsonl) or directory.")
+    ],
+    items: Annotated[
+        Path | None, typer.Option("--items", help="Catalog: categories of the top items.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="First local day reported, YYYY-MM-DD.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Top items per slot.")] = 10,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw DAU, funnel and hourly conversion.")
+    ] = None,
+    config: ConfigOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    from recommender.config import load_config
+    from recommender.data import load_catalog, load_events
+    from recommender.ops_report import build_ops_report
+    from recsys_cli.progress import Reporter
+
+    first_day = _parse_day(since)
+    cfg = load_config(resolve_config_path(config))
+    reporter = Reporter()
+    loaded = load_events(events, event_types=set(cfg.events.weights), skip_invalid=skip_invalid)
+    reporter.skipped(loaded)
+    catalog = None
+    if items is not None:
+        catalog_loaded = load_catalog(items, skip_invalid=skip_invalid)
+        reporter.skipped(catalog_loaded)
+        catalog = catalog_loaded.frame
+    report = build_ops_report(loaded.frame, cfg.rules, catalog,
+                              None if first_day is None else first_day.date(), top)
+    if chart is not None:
+        draw_chart(report, chart)
+        reporter.step(f"wrote {chart}")
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    else:
+        _print(report)
+
+
+def _table(title: str, frame: pd.DataFrame) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 140).print(table)
+
+
+def _cell(value: object) -> str:
+    """Rates (floats in [0, 1]) as percentages, counts with separators, days as dates."""
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float):
+        return f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.3f}"
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print(report: OpsReport) -> None:
+    s = report.summary
+    typer.echo(
+        f"{s['events']:,} events, {s['users']:,} users, {s['items']:,} items, "
+        f"{s['first_day']} .. {s['last_day']} ({s['timezone']})"
+    )
+    shown = f" (last {SHOWN_DAYS}; --json for all)" if len(report.daily) > SHOWN_DAYS else ""
+    _table(f"daily active users{shown}", report.daily.tail(SHOWN_DAYS))
+    overall = "  ".join(
+        f"{name} {'-' if value is None else f'{value:.1%}'}"
+        for name, value in report.retention_overall.items()
+    )
+    _table(f"retention by first day{shown} — overall {overall}",
+           report.retention.tail(SHOWN_DAYS))
+    _table("funnel", report.funnel)
+    _table("conversion by local hour (purchases / views)",
+           report.hourly.loc[report.hourly["views"] > 0])
+    _table("top items per slot", report.top_items)
+
+
+def draw_chart(report: OpsReport, path: Path) -> None:
+    """Three panels: daily active users, the funnel (users per stage), conversion by hour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (dau, funnel, hourly) = plt.subplots(1, 3, figsize=(15, 4.5))
+    dau.plot(report.daily["date"], report.daily["active_users"], marker="o")
+    dau.set_title("daily active users")
+    dau.tick_params(axis="x", labelrotation=45)
+    funnel.bar(report.funnel["stage"], report.funnel["users"], color="tab:green")
+    funnel.set_title("funnel: users per stage")
+    hourly.bar(report.hourly["hour"], report.hourly["conversion"].fillna(0.0), color="tab:orange")
+    hourly.set_title(f"conversion by hour ({report.summary['timezone']})")
+    hourly.set_xlabel("local hour")
+    hourly.set_xticks(range(0, 24, 3))
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,224 @@
+"""``POST /v1/events``: validate a batch, then append it to the events stream in one step.
+
+Validation looks at every event before anything is written: one bad event rejects the whole
+batch with 422 ``invalid_events`` listing each ``{"index", "field", "reason"}``.
+
+Accepted events go to Redis in ONE Lua script call (atomic, one round trip). For each event:
+
+- with an ``event_id``: ``SET event:<id> 1 NX EX <7 days>``; when the key already exists the
+  event is a duplicate, counted but not appended again;
+- ``XADD`` to the events stream (fields ``user_id item_id event timestamp [rec_id] [event_id]``,
+  ``timestamp`` in UTC ISO-8601 with ``Z``);
+- a ``purchase`` also ``SADD``s the item to the user's ``purchased`` set, which recommendations
+  read, so the item is excluded from the next response at once.
+
+The vocabulary is the set of event types of the live version's ``events.weights`` (written by
+``publish``); with no live version, ``DEFAULT_WEIGHTS``. ``timestamp`` is required (the spec's
+data contract): ISO-8601 *with* an offset, or epoch seconds (a number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import redis.exceptions
+
+from recommender.config import DEFAULT_WEIGHTS
+from recommender.keys import Keys
+from serving.errors import InvalidRequest, NoLiveModel, ServingError, StoreUnavailable
+from serving.store import Store
+
+MAX_EVENTS = 1000
+DEDUPE_SECONDS = 7 * 24 * 3600
+MAX_FUTURE = timedelta(days=1)
+MAX_ID_LENGTH = 256
+PURCHASE = "purchase"
+
+_APPEND = """
+-- KEYS[1]: stream; then per event i (1-based): KEYS[1+i] dedupe key, KEYS[1+n+i] purchased set.
+-- ARGV[1]: dedupe seconds; ARGV[2]: JSON array of [fields, has_id, is_purchase, item_id].
+local events = cjson.decode(ARGV[2])
+local n = #events
+local accepted, duplicates = 0, 0
+for i = 1, n do
+  local event = events[i]
+  local fresh = true
+  if event[2] == 1 then
+    fresh = redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ARGV[1])
+  end
+  if fresh then
+    redis.call('XADD', KEYS[1], '*', unpack(event[1]))
+    if event[3] == 1 then
+      redis.call('SADD', KEYS[1 + n + i], event[4])
+    end
+    accepted = accepted + 1
+  else
+    duplicates = duplicates + 1
+  end
+end
+return {accepted, duplicates}
+"""
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+
+
+class InvalidEvents(InvalidRequest):
+    code = "invalid_events"
+
+
+class TooManyEvents(ServingError):
+    status, code = 413, "too_many_events"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One validated event, ready for the stream."""
+
+    user_id: str
+    item_id: str
+    event: str
+    timestamp: datetime
+    rec_id: str | None
+    event_id: str | None
+
+    def fields(self) -> list[str]:
+        """Flat ``field, value, ...`` list of the stream entry."""
+        out = ["user_id", self.user_id, "item_id", self.item_id, "event", self.event,
+               "timestamp", self.timestamp.isoformat().replace("+00:00", "Z")]
+        if self.rec_id is not None:
+            out += ["rec_id", self.rec_id]
+        if self.event_id is not None:
+            out += ["event_id", self.event_id]
+        return out
+
+
+def events_of(payload: Any) -> list[Any]:
+    """The event list of a body: ``{"events": [...]}`` or a bare list."""
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+        events = payload["events"]
+    elif isinstance(payload, list):
+        events = payload
+    else:
+        raise InvalidRequest('body: expected {"events": [...]} or a JSON array of events')
+    if not events:
+        raise InvalidRequest("body: no events")
+    if len(events) > MAX_EVENTS:
+        raise TooManyEvents(f"{len(events)} events in one call; send at most {MAX_EVENTS}")
+    return events
+
+
+def parse_body(raw: bytes) -> list[Any]:
+    """The events of a raw request body (422 when it is not JSON)."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"body: not valid JSON ({exc})") from None
+    return events_of(payload)
+
+
+def _text(value: Any, field: str, required: bool) -> tuple[str | None, str | None]:
+    """``(value, None)`` or ``(None, reason)`` for a string field."""
+    if value is None:
+        return None, f"{field} is required" if required else None
+    if not isinstance(value, str) or not value.strip():
+        return None, "expected a non-empty string"
+    if len(value) > MAX_ID_LENGTH:
+        return None, f"longer than {MAX_ID_LENGTH} characters"
+    return value, None
+
+
+def parse_timestamp(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
+    """An ISO-8601 string with offset or epoch seconds, as UTC; or the reason it is not."""
+    if value is None:
+        return None, "timestamp is required (ISO-8601 with offset, or epoch seconds)"
+    if isinstance(value, bool):
+        return None, "expected ISO-8601 with offset or epoch seconds, got a boolean"
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            return None, f"epoch seconds must be a finite number >= 0, got {value!r}"
+        try:
+            parsed = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None, f"epoch seconds out of range: {value!r}"
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None, f"not an ISO-8601 date-time: {value!r}"
+        if parsed.tzinfo is None:
+            return None, f"needs a UTC offset such as +08:00 or Z: {value!r}"
+        parsed = parsed.astimezone(UTC)
+    else:
+        return None, f"expected ISO-8601 with offset or epoch seconds, got {type(value).__name__}"
+    if parsed > now + MAX_FUTURE:
+        return None, f"more than a day in the future: {value!r}"
+    return parsed, None
+
+
+def validate(events: list[Any], vocabulary: Collection[str], now: datetime
+             ) -> tuple[list[Event], list[dict[str, Any]]]:
+    """Every event parsed, and a ``{"index", "field", "reason"}`` for each problem found."""
+    good: list[Event] = []
+    problems: list[dict[str, Any]] = []
+    for index, raw in enumerate(events):
+        if not isinstance(raw, dict):
+            problems.append({"index": index, "field": None, "reason": "expected a JSON object"})
+            continue
+        values: dict[str, Any] = {}
+        for field, required in (("user_id", True), ("item_id", True), ("event", True),
+                                ("rec_id", False), ("event_id", False)):
+            values[field], reason = _text(raw.get(field), field, required)
+            if reason:
+                problems.append({"index": index, "field": field, "reason": reason})
+        if values["event"] is not None and values["event"] not in vocabulary:
+            problems.append({"index": index, "field": "event",
+                             "reason": f"unknown event {values['event']!r}; expected one of "
+                                       f"{sorted(vocabulary)}"})
+            values["event"] = None
+        timestamp, reason = parse_timestamp(raw.get("timestamp"), now)
+        if reason:
+            problems.append({"index": index, "field": "timestamp", "reason": reason})
+        if None not in (values["user_id"], values["item_id"], values["event"], timestamp):
+            good.append(Event(timestamp=timestamp, **values))  # type: ignore[arg-type]
+    return good, problems
+
+
+def vocabulary_of(meta: dict[str, Any] | None) -> frozenset[str]:
+    """The event types of a version manifest (``DEFAULT_WEIGHTS`` when it names none)."""
+    weights = ((meta or {}).get("events") or {}).get("weights") or DEFAULT_WEIGHTS
+    return frozenset(weights)
+
+
+async def current_vocabulary(live: Any) -> frozenset[str]:
+    """The live version's vocabulary; the default one while nothing is published."""
+    try:
+        view = await live.current()
+    except NoLiveModel:
+        return vocabulary_of(None)
+    return vocabulary_of(view.meta)
+
+
+async def append(store: Store, events: list[Event]) -> tuple[int, int]:
+    """Append ``events`` atomically (see the module doc); ``(accepted, duplicates)``."""
+    keys: Keys = store.keys
+    dedupe = [keys.event_seen(e.event_id) if e.event_id else keys.events() for e in events]
+    purchased = [keys.purchased(e.user_id) for e in events]
+    spec = [[e.fields(), int(e.event_id is not None), int(e.event == PURCHASE), e.item_id]
+            for e in events]
+    args = (len(events) * 2 + 1, keys.events(), *dedupe, *purchased, DEDUPE_SECONDS,
+            orjson.dumps(spec))
+    try:
+        try:
+            accepted, duplicates = await store.client.evalsha(_APPEND_SHA, *args)
+        except redis.exceptions.NoScriptError:
+            accepted, duplicates = await store.client.eval(_APPEND, *args)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise StoreUnavailable(
+            f"Redis is unreachable ({exc}); no event of this batch was stored, send it again"
+        ) from exc
+    return int(accepted), int(duplicates)
