@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request, Security
@@ -66,10 +67,25 @@ async def get_version(request: Request) -> VersionView:
     return await request.app.state.live.current()  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a ``/v1`` handler works with, in one dependency (each one costs per request)."""
+
+    version: VersionView
+    store: Store
+    metrics: Metrics
+
+
+async def get_context(request: Request) -> Context:
+    state = request.app.state
+    return Context(await state.live.current(), state.store, state.metrics)
+
+
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 VersionDep = Annotated[VersionView, Depends(get_version)]
+ContextDep = Annotated[Context, Depends(get_context)]
 
 Kind = Literal["product", "content"]
 KindQuery = Annotated[Kind, Query(description="Which items: `product` or `content`.")]

@@ -127,7 +127,7 @@ def compare_versions(
     a: LoadedVersion,
     b: LoadedVersion,
     *,
-    refs: tuple[str, str] = ("a", "b"),
+    refs: tuple[str, str] | None = None,
     n_resamples: int = 2000,
     step: Step = no_progress,
     **chosen: Any,
@@ -140,8 +140,9 @@ def compare_versions(
         Canonical events (the same that trained the versions, or newer ones).
     a, b : LoadedVersion
         The baseline and the challenger (``training.model_store.load_version``).
-    refs : tuple of str
-        How the caller named the versions (``products@champion``), for the report.
+    refs : tuple of str, optional
+        How the caller named the versions (``products@champion``), for the report; default
+        ``NAME/VERSION``.
     n_resamples : int
         Bootstrap resamples of each difference.
     step : callable
@@ -177,7 +178,7 @@ def compare_versions(
     metrics.append(MetricDiff(f"coverage@{k}", coverages[0], coverages[1],
                               coverages[1] - coverages[0], None, None, None))
     return OfflineComparison(
-        a=_info(refs[0], a), b=_info(refs[1], b),
+        a=_info(refs[0] if refs else _label(a), a), b=_info(refs[1] if refs else _label(b), b),
         split={**split, "test_users": len(common.users)},
         users=len(common.users), metrics=metrics,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from serving import service
-from serving.deps import MetricsDep, NQuery, StoreDep, VersionDep
+from serving.deps import ContextDep, NQuery
 from serving.responses import OrjsonResponse
 from serving.schemas import (
     INVALID,
@@ -33,9 +33,9 @@ router = APIRouter(prefix="/v1/items", tags=["items"])
 )
 async def similar(
     item_id: Annotated[str, Path(description="An item id of the catalog.", examples=["p42"])],
-    version: VersionDep,
-    store: StoreDep,
-    metrics: MetricsDep,
+    context: ContextDep,
     n: NQuery = 10,
 ) -> OrjsonResponse:
-    return OrjsonResponse(await service.similar_items(version, store, metrics, item_id, n))
+    body = await service.similar_items(context.version, context.store, context.metrics,
+                                       item_id, n)
+    return OrjsonResponse(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serving import service
-from serving.deps import AtQuery, KindQuery, NQuery, StoreDep, VersionDep
+from serving.deps import AtQuery, ContextDep, KindQuery, NQuery
 from serving.responses import OrjsonResponse
 from serving.schemas import INVALID, POPULAR_EXAMPLE, UNAUTHORIZED, UNAVAILABLE, PopularItems, ok
 
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/v1", tags=["popular"])
     responses={**ok(PopularItems, POPULAR_EXAMPLE), **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
 )
 async def popular(
-    version: VersionDep,
-    store: StoreDep,
+    context: ContextDep,
     kind: KindQuery = "product",
     n: NQuery = 10,
     at: AtQuery = None,
 ) -> OrjsonResponse:
-    return OrjsonResponse(await service.popular_items(version, store, kind, n, at))
+    return OrjsonResponse(await service.popular_items(context.version, context.store, kind, n,
+                                                      at))

@@ -7,16 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from serving import service
-from serving.deps import (
-    AtQuery,
-    CategoryQuery,
-    ExcludeQuery,
-    KindQuery,
-    MetricsDep,
-    NQuery,
-    StoreDep,
-    VersionDep,
-)
+from serving.deps import AtQuery, CategoryQuery, ContextDep, ExcludeQuery, KindQuery, NQuery
 from serving.responses import OrjsonResponse
 from serving.schemas import (
     INVALID,
@@ -41,9 +32,7 @@ router = APIRouter(prefix="/v1/users", tags=["recommendations"])
 )
 async def recommendations(
     user_id: Annotated[str, Path(description="The mini-program's user id.", examples=["u1"])],
-    version: VersionDep,
-    store: StoreDep,
-    metrics: MetricsDep,
+    context: ContextDep,
     kind: KindQuery = "product",
     n: NQuery = 10,
     at: AtQuery = None,
@@ -51,6 +40,6 @@ async def recommendations(
     exclude: ExcludeQuery = None,
 ) -> OrjsonResponse:
     body = await service.recommendations(
-        version, store, metrics, user_id, kind, n, at, category, exclude
+        context.version, context.store, context.metrics, user_id, kind, n, at, category, exclude
     )
     return OrjsonResponse(body)
