@@ -114,14 +114,13 @@ def retention(
     days: pd.Series, users: pd.Series, offsets: tuple[int, ...] = RETENTION_DAYS,
     since: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float | None]]:
-    """Per cohort day and pooled ``dN`` retention (module docstring); cohorts before ``since``
-    are left out."""
+    """Per cohort day and pooled ``dN`` retention (module docstring) of non-empty activity;
+    cohorts before ``since`` are left out."""
     codes, _ = pd.factorize(users)
     origin = days.min()
     day_number = ((days - origin) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
-    last = int(day_number.max()) if len(day_number) else 0
-    first = np.full(codes.max() + 1 if len(codes) else 0, np.iinfo(np.int64).max)
-    np.minimum.at(first, codes, day_number)
+    last = int(day_number.max())
+    first = pd.Series(day_number).groupby(codes).min().to_numpy()  # per user code 0..n-1
     span = last + max(offsets, default=0) + 1
     active = np.unique(codes.astype(np.int64) * span + day_number)
     cohorts = pd.DataFrame({"cohort": first})

@@ -92,13 +92,17 @@ def _print(result: OfflineComparison) -> None:
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in result.metrics:
         interval = "-" if row.low is None else f"[{row.low:+.4f}, {row.high:+.4f}]"
-        p_value = "-" if row.p_value is None else f"{row.p_value:.3f}"
-        table.add_row(row.metric, f"{row.a:.4f}", f"{row.b:.4f}", f"{row.diff:+.4f}", interval,
+        p_value = "-" if row.p_value is None else (
+            "<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}"
+        )
+        diff = round(row.diff, 4) + 0.0  # no "-0.0000"
+        table.add_row(row.metric, f"{row.a:.4f}", f"{row.b:.4f}", f"{diff:+.4f}", interval,
                       p_value)
     Console(highlight=False).print(table)
 
 
 def _side(info: VersionInfo) -> str:
-    """``products@champion (products/3, als)``."""
-    version = f"{info.name}/{info.version}, " if info.name else ""
+    """``products@champion (products/3, als)``; ``products/3 (als)``."""
+    label = f"{info.name}/{info.version}"
+    version = f"{label}, " if info.name and info.ref != label else ""
     return f"{info.ref} ({version}{info.model})"

@@ -79,7 +79,7 @@ def ops(
                               None if first_day is None else first_day.date(), top)
     if chart is not None:
         draw_chart(report, chart)
-        reporter.step(f"wrote {chart}")
+        typer.echo(f"wrote {chart}", err=True)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
     else:
@@ -123,12 +123,12 @@ def _print(report: OpsReport) -> None:
     )
     shown = f" (last {SHOWN_DAYS}; --json for all)" if len(report.daily) > SHOWN_DAYS else ""
     _table(f"daily active users{shown}", report.daily.tail(SHOWN_DAYS))
-    overall = "  ".join(
+    overall = ", ".join(
         f"{name} {'-' if value is None else f'{value:.1%}'}"
         for name, value in report.retention_overall.items()
     )
-    _table(f"retention by first day{shown} — overall {overall}",
-           report.retention.tail(SHOWN_DAYS))
+    typer.echo(f"retention, pooled over the cohorts where it is observable: {overall}")
+    _table(f"retention by first day{shown}", report.retention.tail(SHOWN_DAYS))
     _table("funnel", report.funnel)
     _table("conversion by local hour (purchases / views)",
            report.hourly.loc[report.hourly["views"] > 0])
