@@ -3,7 +3,7 @@
 Keys come in two families:
 
 - global keys (``Keys``): the live pointer and the live state that outlives a model version
-  (purchases, unavailable items);
+  (purchases, unavailable items, A/B experiments and their counts);
 - version keys (``VersionKeys``): everything ``publish`` writes for one model version, under a
   namespace of its own, ``{prefix}v:{name}:{version}:{nonce}:``.
 
@@ -16,6 +16,7 @@ Pure string functions: no Redis client here.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,44 @@ class Keys:
         """Sorted set with expiry: item id -> epoch seconds it was last pushed to the user."""
         return f"{self.prefix}push:sent:{user_id}"
 
+    def published(self) -> str:
+        """Hash: ``published_field(name, version)`` -> namespace of that version's last publish."""
+        return f"{self.prefix}published"
+
+    def secret(self) -> str:
+        """String: the key that signs ``rec_id``s when ``RECSYS_SECRET`` is not set."""
+        return f"{self.prefix}secret"
+
+    def experiments(self) -> str:
+        """Hash: experiment name -> its JSON record (variants, versions, kinds, status)."""
+        return f"{self.prefix}experiments"
+
+    def pinned(self) -> str:
+        """Set: namespaces that running experiments serve; going live elsewhere keeps them."""
+        return f"{self.prefix}pinned"
+
+    def ab_counts(self, experiment: str, day: str) -> str:
+        """Hash: ``ab_field(metric, variant)`` -> count, for one experiment and UTC day."""
+        return f"{self.prefix}ab:{experiment}:{day}"
+
+    def ab_users(self, experiment: str, variant: str) -> str:
+        """HyperLogLog: the users a variant of an experiment recommended to."""
+        return f"{self.prefix}ab:{experiment}:users:{variant}"
+
+    def ab_seen(self, experiment: str, event: str, user_id: str, item_id: str) -> str:
+        """String with expiry: this user's ``event`` on this item is already attributed.
+
+        User and item are hashed together (BLAKE2b, 12 bytes) so that ids containing ``:``
+        cannot collide and the key stays short.
+        """
+        pair = hashlib.blake2b(f"{user_id}\0{item_id}".encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}ab:{experiment}:seen:{event}:{pair}"
+
+    def ab_rejected(self) -> str:
+        """Hash: reason (``forged``, ``expired``, ``other_user``) -> events whose ``rec_id`` was
+        not attributed for it."""
+        return f"{self.prefix}ab:rejected"
+
     def version(self, namespace: str) -> VersionKeys:
         """The keys of one published version, by its namespace id."""
         return VersionKeys(f"{self.prefix}v:{namespace}:")
@@ -161,3 +200,13 @@ class VersionKeys:
 def popular_field(kind: str, slot: str = ANY_SLOT) -> str:
     """Field of ``VersionKeys.popular``."""
     return f"{kind}:{slot}"
+
+
+def published_field(name: str, version: str) -> str:
+    """Field of ``Keys.published``: ``products:7``."""
+    return f"{name}:{version}"
+
+
+def ab_field(metric: str, variant: str) -> str:
+    """Field of ``Keys.ab_counts``: ``impressions:treatment``, ``click:control``, ..."""
+    return f"{metric}:{variant}"
