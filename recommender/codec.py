@@ -26,6 +26,7 @@ Vectorized over users: one numpy pass per batch, then one ``bytes`` object per u
 from __future__ import annotations
 
 import struct
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +35,8 @@ from scipy import sparse
 _WIDTHS: dict[int, np.dtype] = {1: np.dtype("<u2"), 2: np.dtype("<u4")}
 _MARKERS = {code: int(np.iinfo(dtype).max) for code, dtype in _WIDTHS.items()}
 _BOUNDS = struct.Struct("<ff")
+_CASTS = {1: "H", 2: "I"}
+_NATIVE_LITTLE = sys.byteorder == "little"
 _HEADER = 9
 _LEVELS = 255
 _NO_CATEGORY = 0xFFFF
@@ -124,6 +127,40 @@ def decode_list(blob: bytes) -> RankedList:
         valid = items != _MARKERS[blob[0]]
         items, scores = items[valid], scores[valid]
     return RankedList(items, scores)
+
+
+class ListView(NamedTuple):
+    """A list read without numpy, for request handlers that look at its first few items:
+    ``items`` as Python ints; the score at ``position`` is ``lo + levels[position] * step``."""
+
+    items: list[int]
+    levels: bytes
+    lo: float
+    step: float
+
+
+def read_list(blob: bytes) -> ListView:
+    """``decode_list`` for a handler: the same items and scores, none computed in advance."""
+    code = blob[0]
+    width = _WIDTHS[code].itemsize
+    lo, hi = _BOUNDS.unpack_from(blob, 1)
+    count = (len(blob) - _HEADER) // (width + 1)
+    end = _HEADER + width * count
+    if _NATIVE_LITTLE:  # a memoryview cast reads the native byte order
+        items = memoryview(blob)[_HEADER:end].cast(_CASTS[code]).tolist()
+    else:  # pragma: no cover
+        items = np.frombuffer(blob, dtype=_WIDTHS[code], count=count, offset=_HEADER).tolist()
+    levels = blob[end:]
+    if count and items[-1] == _MARKERS[code]:  # padding sits at the end of a list
+        count = items.index(_MARKERS[code])
+        items, levels = items[:count], levels[:count]
+    return ListView(items, levels, lo, (hi - lo) / _LEVELS)
+
+
+def read_categories(blob: bytes) -> list[int]:
+    """A profile's category codes, best first, without reading its seen items."""
+    k = blob[1]
+    return [code for code in struct.unpack_from(f"<{k}H", blob, 2) if code != _NO_CATEGORY]
 
 
 def encode_indices(

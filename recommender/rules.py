@@ -1,4 +1,6 @@
-"""Time-of-day rules: which slot is active, slot boosts, quiet hours. Pure functions.
+"""Time-of-day rules: which slot is active, slot boosts, quiet hours.
+
+Pure functions, except ``SlotClock.active_now`` which reads the clock.
 
 All instants are timezone-aware; they are converted to the configured zone
 (``RulesConfig.timezone``) before comparing with the ``HH:MM`` bounds of a slot. A slot covers
@@ -9,6 +11,7 @@ window whose end is not after its start wraps past midnight (``22:00-06:30``).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from time import time as time_now
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +40,14 @@ class SlotClock:
     def __init__(self, rules: RulesConfig) -> None:
         self.zone = rules.zone
         self.windows = [(slot, slot.start_time, slot.end_time) for slot in rules.slots]
+        self._now: tuple[int, SlotConfig | None] = (-1, None)
+
+    def active_now(self) -> SlotConfig | None:
+        """``active`` at the current time, worked out at most once a second."""
+        second = int(time_now())
+        if second != self._now[0]:
+            self._now = (second, self.active(datetime.fromtimestamp(second, UTC)))
+        return self._now[1]
 
     def active(self, at: datetime) -> SlotConfig | None:
         """The first slot whose window contains ``at`` (local time), else ``None``."""

@@ -10,7 +10,9 @@ Accepted events go to Redis in ONE Lua script call (atomic, one round trip). For
 - ``XADD`` to the events stream (fields ``user_id item_id event timestamp [rec_id] [event_id]``,
   ``timestamp`` in UTC ISO-8601 with ``Z``);
 - a ``purchase`` also ``SADD``s the item to the user's ``purchased`` set, which recommendations
-  read, so the item is excluded from the next response at once.
+  read, so the item is excluded from the next response at once;
+- an event whose ``rec_id`` names an A/B experiment counts a click, cart or purchase of its
+  variant, or the reason it was rejected (``serving.attribution``).
 
 The vocabulary is the set of event types of the live version's ``events.weights`` (written by
 ``publish``); with no live version, ``DEFAULT_WEIGHTS``. ``timestamp`` is required (the spec's
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +33,9 @@ import redis.exceptions
 
 from recommender.config import DEFAULT_WEIGHTS
 from recommender.keys import Keys
+from serving.attribution import Target
 from serving.errors import InvalidRequest, NoLiveModel, ServingError, StoreUnavailable
+from serving.rec_ids import Rejection
 from serving.store import Store
 
 MAX_EVENTS = 1000
@@ -41,21 +45,30 @@ MAX_ID_LENGTH = 256
 PURCHASE = "purchase"
 
 _APPEND = """
--- KEYS[1]: stream; then per event i (1-based): KEYS[1+i] dedupe key, KEYS[1+n+i] purchased set.
--- ARGV[1]: dedupe seconds; ARGV[2]: JSON array of [fields, has_id, is_purchase, item_id].
-local events = cjson.decode(ARGV[2])
+-- KEYS[1]: stream; KEYS[2]: rejected rec_id counters. Per event i (1-based) of n: KEYS[2+i]
+-- dedupe key, KEYS[2+n+i] purchased set, KEYS[2+2n+i] A/B "seen" key, KEYS[2+3n+i] A/B counts.
+-- ARGV[1]: dedupe seconds; ARGV[2]: attribution window seconds; ARGV[3]: JSON array of
+-- [fields, has_id, is_purchase, item_id, ab] where ab is "" (nothing to count), "!" .. reason
+-- (a rejected rec_id) or the field of the A/B counts hash to increment once per "seen" key.
+local events = cjson.decode(ARGV[3])
 local n = #events
 local accepted, duplicates = 0, 0
 for i = 1, n do
   local event = events[i]
   local fresh = true
   if event[2] == 1 then
-    fresh = redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ARGV[1])
+    fresh = redis.call('SET', KEYS[2 + i], '1', 'NX', 'EX', ARGV[1])
   end
   if fresh then
     redis.call('XADD', KEYS[1], '*', unpack(event[1]))
     if event[3] == 1 then
-      redis.call('SADD', KEYS[1 + n + i], event[4])
+      redis.call('SADD', KEYS[2 + n + i], event[4])
+    end
+    local ab = event[5]
+    if string.sub(ab, 1, 1) == '!' then
+      redis.call('HINCRBY', KEYS[2], string.sub(ab, 2), 1)
+    elseif ab ~= '' and redis.call('SET', KEYS[2 + 2 * n + i], '1', 'NX', 'EX', ARGV[2]) then
+      redis.call('HINCRBY', KEYS[2 + 3 * n + i], ab, 1)
     end
     accepted = accepted + 1
   else
@@ -203,15 +216,27 @@ async def current_vocabulary(live: Any) -> frozenset[str]:
     return vocabulary_of(view.meta)
 
 
-async def append(store: Store, events: list[Event]) -> tuple[int, int]:
-    """Append ``events`` atomically (see the module doc); ``(accepted, duplicates)``."""
+async def append(
+    store: Store,
+    events: list[Event],
+    targets: Sequence[Target | Rejection | None] | None = None,
+    window_seconds: float = 0,
+) -> tuple[int, int]:
+    """Append ``events`` atomically (see the module doc); ``(accepted, duplicates)``.
+
+    ``targets`` (``serving.attribution.targets``) says per event what it counts for A/B tests;
+    ``window_seconds`` is how long one user's event on one item is counted only once.
+    """
     keys: Keys = store.keys
+    targets = targets or [None] * len(events)
     dedupe = [keys.event_seen(e.event_id) if e.event_id else keys.events() for e in events]
     purchased = [keys.purchased(e.user_id) for e in events]
-    spec = [[e.fields(), int(e.event_id is not None), int(e.event == PURCHASE), e.item_id]
-            for e in events]
-    args = (len(events) * 2 + 1, keys.events(), *dedupe, *purchased, DEDUPE_SECONDS,
-            orjson.dumps(spec))
+    seen = [t.seen if isinstance(t, Target) else keys.events() for t in targets]
+    counts = [t.counts if isinstance(t, Target) else keys.events() for t in targets]
+    spec = [[e.fields(), int(e.event_id is not None), int(e.event == PURCHASE), e.item_id,
+             _ab(target)] for e, target in zip(events, targets, strict=True)]
+    args = (len(events) * 4 + 2, keys.events(), keys.ab_rejected(), *dedupe, *purchased, *seen,
+            *counts, DEDUPE_SECONDS, max(1, math.ceil(window_seconds)), orjson.dumps(spec))
     try:
         try:
             accepted, duplicates = await store.client.evalsha(_APPEND_SHA, *args)
@@ -222,3 +247,10 @@ async def append(store: Store, events: list[Event]) -> tuple[int, int]:
             f"Redis is unreachable ({exc}); no event of this batch was stored, send it again"
         ) from exc
     return int(accepted), int(duplicates)
+
+
+def _ab(target: Target | Rejection | None) -> str:
+    """The ``ab`` element of an event in the script's spec."""
+    if isinstance(target, Target):
+        return target.field
+    return f"!{target.value}" if target is not None else ""

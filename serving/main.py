@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from serving.api.routes import events, health, items, popular, push, recommendations
+from serving.api.routes import admin, events, health, items, popular, push, recommendations
 from serving.deps import require_api_key
 from serving.errors import install_error_handlers
+from serving.experiments import FLUSH_SECONDS, ABTesting
 from serving.live import LiveVersions
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import OrjsonResponse
@@ -20,7 +22,8 @@ from serving.store import Store
 DESCRIPTION = """Recommendations, similar items and popular lists for mini-program shops,
 answered from the model version published to Redis (`recsys publish NAME@ALIAS`).
 
-Every `/v1` route needs an `X-API-Key` header with one of the keys in `RECSYS_API_KEYS`.
+Every `/v1` route needs an `X-API-Key` header with one of the keys in `RECSYS_API_KEYS`;
+`/v1/admin` routes need one of `RECSYS_ADMIN_KEYS`.
 Errors are `{"error": {"code": "...", "message": "..."}}`."""
 
 V1_ROUTERS = (recommendations.router, items.router, popular.router, push.router, events.router)
@@ -34,7 +37,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(app.state.ab.flush_every(FLUSH_SECONDS))
         yield
+        flusher.cancel()
+        await app.state.ab.close()
         await store.close()
 
     app = FastAPI(
@@ -49,10 +55,13 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.live = LiveVersions(store, settings.model_name, settings.live_refresh_seconds)
     app.state.api_keys = [key.encode("utf-8") for key in settings.api_keys]
+    app.state.admin_keys = [key.encode("utf-8") for key in settings.admin_keys]
+    app.state.ab = ABTesting(store, app.state.live, settings)
     install_error_handlers(app)
-    app.include_router(health.router)
-    for router in V1_ROUTERS:
+    for router in V1_ROUTERS:  # first: routes are matched in order, the hot ones come first
         app.include_router(router, dependencies=[Depends(require_api_key)])
+    app.include_router(health.router)
+    app.include_router(admin.router, dependencies=[Depends(admin.require_admin_key)])
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -39,6 +39,7 @@ class Metrics:
             ["what"], registry=self.registry,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._per_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -48,8 +49,13 @@ class Metrics:
         return child
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self._child(self._requests, method, route, str(status)).inc()
-        self._child(self._latency, route).observe(seconds)
+        key = (method, route, status)
+        pair = self._per_request.get(key)
+        if pair is None:
+            pair = self._per_request[key] = (
+                self._requests.labels(method, route, str(status)), self._latency.labels(route))
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def fallback(self, kind: str) -> None:
         self._child(self._fallbacks, kind).inc()

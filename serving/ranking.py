@@ -15,12 +15,19 @@ An unknown user gets the popular list of the kind and slot (reason ``popular``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.codec import Profile, RankedList
+from recommender.codec import (
+    ListView,
+    RankedList,
+    decode_list,
+    decode_profile,
+    read_categories,
+    read_list,
+)
 from recommender.config import SlotConfig
 from recommender.rules import boost_scores
 from serving.version import VersionView
@@ -33,6 +40,7 @@ NEW_ITEMS = 2
 NEW_POSITIONS = (1, 4)
 
 Item = dict[str, object]
+_NOTHING: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ def blocked_items(
     view: VersionView, purchased: Iterable[str], unavailable: Iterable[str], exclude: Iterable[str]
 ) -> frozenset[int]:
     """Indices never to return: purchases outside repeatable categories, unavailable, excluded."""
+    if not (purchased or unavailable or exclude):
+        return _NOTHING
     repeatable = view.repeatable
     bought = [i for i in view.indices(list(purchased)) if not repeatable[i]]
     return frozenset([*bought, *view.indices(list(unavailable)), *view.indices(list(exclude))])
@@ -58,70 +68,103 @@ def blocked_items(
 def _take(
     view: VersionView,
     request: Request,
-    items: list[int],
-    scores: list[float],
-    reasons: list[str],
+    items: Sequence[int],
+    score: Callable[[int], float],
+    reason: Callable[[int], str],
     skip: set[int],
     limit: int,
 ) -> list[Item]:
-    """Walk a ranked list, keeping allowed items not in ``skip`` (updated) up to ``limit``."""
+    """Walk a ranked list, keeping allowed items not in ``skip`` (updated) up to ``limit``.
+
+    ``score(position)`` and ``reason(position)`` are asked for the kept items only.
+    """
     out: list[Item] = []
     if limit <= 0:
         return out
-    blocked, category = request.blocked, request.category
+    blocked, category, kind = request.blocked, request.category, request.kind
     category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
-    for item, score, reason in zip(items, scores, reasons, strict=True):
-        if item in skip or item in blocked or kind_of[item] != request.kind:
+    for position, item in enumerate(items):
+        if item in skip or item in blocked or kind_of[item] != kind:
             continue
         if category is not None and category_of[item] != category:
             continue
         skip.add(item)
-        out.append({"item_id": ids[item], "score": round(score, 4), "reason": reason})
+        out.append({"item_id": ids[item], "score": round(score(position), 4),
+                    "reason": reason(position)})
         if len(out) == limit:
             break
     return out
 
 
+def _take_list(view: VersionView, request: Request, ranked: ListView, reason: str,
+               skip: set[int], limit: int) -> list[Item]:
+    """``_take`` over an encoded list with one reason: the path of most requests, inlined."""
+    out: list[Item] = []
+    blocked, category, kind = request.blocked, request.category, request.kind
+    category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
+    levels, lo, step = ranked.levels, ranked.lo, ranked.step
+    for position, item in enumerate(ranked.items):
+        if item in skip or item in blocked or kind_of[item] != kind:
+            continue
+        if category is not None and category_of[item] != category:
+            continue
+        skip.add(item)
+        out.append({"item_id": ids[item], "score": round(lo + levels[position] * step, 4),
+                    "reason": reason})
+        if len(out) == limit:
+            break
+    return out
+
+
+def _constant(value: str) -> Callable[[int], str]:
+    return lambda position: value
+
+
+def _ranked(view: VersionView, request: Request, ranked: RankedList, reason: str,
+            skip: set[int], limit: int) -> list[Item]:
+    return _take(view, request, ranked.items.tolist(), ranked.scores.tolist().__getitem__,
+                 _constant(reason), skip, limit)
+
+
 def popular(view: VersionView, request: Request, skip: set[int] | None = None) -> list[Item]:
     """The popular list of the kind and slot, filtered."""
     ranked = view.popular_list(request.kind, request.slot)
-    items = ranked.items.tolist()
-    return _take(view, request, items, ranked.scores.tolist(), [POPULAR] * len(items),
-                 skip if skip is not None else set(), request.n)
+    return _ranked(view, request, ranked, POPULAR, skip if skip is not None else set(), request.n)
 
 
-def similar(view: VersionView, request: Request, ranked: RankedList) -> list[Item]:
-    """An item's similar-items list, filtered."""
-    items = ranked.items.tolist()
-    return _take(view, request, items, ranked.scores.tolist(), [SIMILAR] * len(items), set(),
-                 request.n)
+def similar(view: VersionView, request: Request, blob: bytes) -> list[Item]:
+    """An item's similar-items list (encoded), filtered."""
+    return _take_list(view, request, read_list(blob), SIMILAR, set(), request.n)
 
 
-def _merged(view: VersionView, request: Request, own: RankedList, slot_list: RankedList | None
-            ) -> tuple[list[int], list[float], list[str]]:
-    """The user's list with the active slot's items boosted and the slot list merged in."""
+def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | None,
+         skip: set[int]) -> list[Item]:
+    """The user's list; while a slot is active, its items boosted and the slot list merged in."""
     slot = request.slot
     if slot is None:
-        return own.items.tolist(), own.scores.tolist(), [PERSONALIZED] * len(own.items)
-    extra = slot_list if slot_list is not None else RankedList(np.empty(0, np.int64), np.empty(0))
-    items = np.concatenate([own.items, extra.items])
+        return _take_list(view, request, read_list(own), PERSONALIZED, skip, request.n)
+    mine = decode_list(own)
+    extra = decode_list(slot_blob) if slot_blob else RankedList(np.empty(0, np.int64),
+                                                                   np.empty(0))
+    items = np.concatenate([mine.items, extra.items])
     member = view.slot_member[slot.name][items]
-    scores = boost_scores(np.concatenate([own.scores, extra.scores]), member, slot.boost)
+    scores = boost_scores(np.concatenate([mine.scores, extra.scores]), member, slot.boost)
     order = np.argsort(-scores, kind="stable")
-    reason = f"slot:{slot.name}"
-    reasons = np.where(member, reason, PERSONALIZED)[order]
-    return items[order].tolist(), scores[order].tolist(), reasons.tolist()
+    reasons = np.where(member, f"slot:{slot.name}", PERSONALIZED)[order].tolist()
+    return _take(view, request, items[order].tolist(), scores[order].tolist().__getitem__,
+                 reasons.__getitem__, skip, request.n)
 
 
-def _new_items(view: VersionView, request: Request, profile: Profile, skip: set[int]
-               ) -> list[int]:
+def _new_items(view: VersionView, request: Request, categories: list[int],
+               seen: Callable[[], np.ndarray], skip: set[int]) -> list[int]:
     """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first."""
     picked: list[int] = []
-    for code in profile.categories.tolist():
-        ranked = view.new_items.get(view.meta["categories"][code])
+    names = view.meta["categories"]
+    for code in categories:
+        ranked = view.new_items.get(names[code])
         if ranked is None:
             continue
-        fresh = ranked.items[~np.isin(ranked.items, profile.seen)]
+        fresh = ranked.items[~np.isin(ranked.items, seen())]
         for item in fresh.tolist():
             if (item in skip or item in request.blocked or view.kind_of[item] != request.kind
                     or (request.category is not None
@@ -137,26 +180,37 @@ def _new_items(view: VersionView, request: Request, profile: Profile, skip: set[
 def personalized(
     view: VersionView,
     request: Request,
-    own: RankedList,
-    slot_list: RankedList | None,
-    profile: Profile | None,
+    own: bytes,
+    slot_list: bytes | None,
+    profile: bytes | None,
 ) -> list[Item]:
-    """A known user's items (see the module docstring)."""
-    items, scores, reasons = _merged(view, request, own, slot_list)
+    """A known user's items (see the module docstring), from the encoded lists and profile."""
     skip: set[int] = set()
-    out = _take(view, request, items, scores, reasons, skip, request.n)
-    if profile is not None and len(profile.categories):
-        for position, item in zip(NEW_POSITIONS, _new_items(view, request, profile, skip),
-                                  strict=False):
-            at = min(position, len(out))
-            score = out[at - 1]["score"] if at > 0 else 1.0
-            out.insert(at, {"item_id": view.item_ids[item], "score": score, "reason": NEW})
-        del out[request.n :]
+    out = _own(view, request, own, slot_list, skip)
+    seen = _Seen(profile)
+    categories = read_categories(profile) if profile and view.new_items else []
+    for position, item in zip(NEW_POSITIONS, _new_items(view, request, categories, seen, skip),
+                              strict=False):
+        at = min(position, len(out))
+        score = out[at - 1]["score"] if at > 0 else 1.0
+        out.insert(at, {"item_id": view.item_ids[item], "score": score, "reason": NEW})
+    del out[request.n :]
     if len(out) < request.n:
-        if profile is not None:
-            skip.update(profile.seen.tolist())
+        skip.update(seen().tolist())
         ranked = view.popular_list(request.kind, request.slot)
-        fill = ranked.items.tolist()
-        out += _take(view, request, fill, ranked.scores.tolist(), [POPULAR] * len(fill), skip,
-                     request.n - len(out))
+        out += _ranked(view, request, ranked, POPULAR, skip, request.n - len(out))
     return out
+
+
+class _Seen:
+    """A profile's seen items, decoded the first time they are needed."""
+
+    def __init__(self, profile: bytes | None) -> None:
+        self.profile = profile
+        self.items: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self.items is None:
+            self.items = (decode_profile(self.profile).seen if self.profile
+                          else np.empty(0, np.int64))
+        return self.items

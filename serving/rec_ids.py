@@ -9,16 +9,16 @@ it, and a client cannot forge or alter one. It is the URL-safe base64 (no paddin
     bytes 5-8     random (two responses in the same second differ)
     bytes 9-12    first 4 bytes of BLAKE2b(user_id): an event of another user does not match
     then          experiment, variant, model name, model version: each a uint8 length and UTF-8
-    last 16       HMAC-SHA256 of all the bytes before, truncated to 16 bytes
+    last 12       HMAC-SHA256 of all the bytes before, truncated to 12 bytes (96 bits)
 
-About 70 characters for ``als-vs-bpr``/``treatment``/``products``/``7``. ``verify_rec_id`` gives the
-payload back, or why it is not attributable: ``forged`` (altered, truncated, signed with another
-key), ``expired`` (issued longer ago than the attribution window), ``other_user``. Plain 32-hex ids
-(``new_rec_id``: similar items, popular lists, pushes, ``recsys push plan``) are ``unsigned``:
-never attributed, and not counted as forged.
+About 76 characters for ``als-vs-bpr``/``treatment``/``products``/``7``. ``RecIdSigner.verify``
+gives the payload back, or why it is not attributable: ``forged`` (altered, truncated, signed
+with another key), ``expired`` (issued longer ago than the attribution window), ``other_user``.
+Plain 32-hex ids (``new_rec_id``: similar items, popular lists, pushes, ``recsys push plan``) are
+``unsigned``: never attributed, and not counted as forged.
 
-The key is the SHA-256 of ``RECSYS_SECRET``; without it, a random key is created once under ``{prefix}secret``
-(``SET NX``), so every worker and restart signs with the same one.
+The key is the SHA-256 of ``RECSYS_SECRET``; without it, a random key is created once under
+``{prefix}secret`` (``SET NX``), so every worker and restart signs with the same one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from serving.settings import ServingSettings
 from serving.store import Store, _unavailable_on_failure
 
 FORMAT = 1
-TAG_BYTES = 16
+TAG_BYTES = 12
 SECRET_BYTES = 32
 _HEAD = struct.Struct(">BI4s4s")
 _UNSIGNED = re.compile(r"^[0-9a-f]{32}$")
@@ -90,7 +90,7 @@ class RecIdSigner:
         self._key = key
 
     def _tag(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:TAG_BYTES]
+        return hmac.digest(self._key, body, "sha256")[:TAG_BYTES]
 
     def issue(
         self,
@@ -151,7 +151,10 @@ async def load_signer(store: Store, settings: ServingSettings) -> RecIdSigner:
     """The signer of ``RECSYS_SECRET``, else of the key kept in Redis (created on first use)."""
     if settings.secret is not None:
         return RecIdSigner(hashlib.sha256(settings.secret.get_secret_value().encode()).digest())
-    fresh = secrets.token_bytes(SECRET_BYTES)
+    key = store.keys.secret()
     async with _unavailable_on_failure():
-        existing = await store.client.set(store.keys.secret(), fresh, nx=True, get=True)
-    return RecIdSigner(existing if existing is not None else fresh)
+        pipe = store.client.pipeline(transaction=False)
+        pipe.set(key, secrets.token_bytes(SECRET_BYTES), nx=True)
+        pipe.get(key)  # ours, or the one another worker created first
+        _, secret = await pipe.execute()
+    return RecIdSigner(secret)

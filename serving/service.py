@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from recommender.codec import decode_list, decode_profile
 from recommender.config import SlotConfig
 from recommender.rules import parse_instant
 from serving import ranking
 from serving.errors import InvalidRequest, UnknownItem
+from serving.experiments import ABTesting
 from serving.metrics import Metrics
 from serving.rec_ids import new_rec_id
 from serving.store import Store
@@ -18,15 +16,14 @@ from serving.version import VersionView
 def slot_at(view: VersionView, at: str | None) -> SlotConfig | None:
     """The slot active at ``at`` (ISO-8601; now if ``None``) in the version's time zone."""
     if at is None:
-        instant = datetime.now(UTC)
-    else:
-        try:
-            instant = parse_instant(at, view.rules.zone)
-        except ValueError:
-            raise InvalidRequest(
-                f"query.at: expected an ISO-8601 date-time such as 2026-11-21T07:30:00+08:00, "
-                f"got {at!r}"
-            ) from None
+        return view.clock.active_now()
+    try:
+        instant = parse_instant(at, view.rules.zone)
+    except ValueError:
+        raise InvalidRequest(
+            f"query.at: expected an ISO-8601 date-time such as 2026-11-21T07:30:00+08:00, "
+            f"got {at!r}"
+        ) from None
     return view.clock.active(instant)
 
 
@@ -44,16 +41,27 @@ async def recommendations(
     at: str | None,
     category: str | None,
     exclude: str | None,
+    ab: ABTesting,
 ) -> dict[str, object]:
+    """A user's items from the live version, or from their variant's version when an A/B
+    experiment splits this kind; the impressions are counted and the ``rec_id`` signed."""
+    arm = await ab.experiments.arm(user_id, kind)
+    if arm is not None:
+        view = arm.view
     slot = slot_at(view, at)
     keys, bucket = view.keys, view.user_bucket(user_id)
-    hashes = [keys.recs(kind, bucket), keys.profile(bucket)]
+    # The profile (favourite categories, seen items) serves new items and a short list's fill:
+    # read with the lists when the version has new items, else only if the list runs short.
+    with_profile = bool(view.new_items)
+    hashes = [keys.recs(kind, bucket), *([keys.profile(bucket)] if with_profile else [])]
     if slot is not None and slot.name in view.slot_lists.get(kind, ()):
         hashes.append(keys.slot(kind, slot.name, bucket))
     bundle = await store.bundle(
         user_id, hashes, [store.keys.purchased(user_id), store.keys.unavailable()]
     )
-    own, profile, slot_blob = (*bundle.values, None)[:3]
+    own = bundle.values[0]
+    profile = bundle.values[1] if with_profile else None
+    slot_blob = bundle.values[-1] if len(hashes) > 1 + with_profile else None
     purchased, unavailable = bundle.sets
     blocked = ranking.blocked_items(view, purchased, unavailable, _split(exclude))
     request = ranking.Request(kind, n, slot, category or None, blocked)
@@ -63,20 +71,23 @@ async def recommendations(
         metrics.fallback(kind)
         items = ranking.popular(view, request)
     else:
-        items = ranking.personalized(
-            view, request, decode_list(own),
-            decode_list(slot_blob) if slot_blob else None,
-            decode_profile(profile) if profile else None,
-        )
+        items = ranking.personalized(view, request, own, slot_blob, profile)
+        if len(items) < n and not with_profile:
+            profile = (await store.bundle(user_id, [keys.profile(bucket)], [])).values[0]
+            items = ranking.personalized(view, request, own, slot_blob, profile)
+    experiment, variant = (arm.experiment, arm.variant) if arm is not None else (None, None)
+    if arm is not None:
+        ab.impressions.add(arm.experiment, arm.variant, user_id, len(items))
+    signer = await ab.signer()
     return {
         "user_id": user_id,
         "kind": kind,
         "slot": slot.name if slot else None,
         "items": items,
         "model": view.model,
-        "experiment": None,
-        "variant": None,
-        "rec_id": new_rec_id(user_id, view.name, view.version),
+        "experiment": experiment,
+        "variant": variant,
+        "rec_id": signer.issue(user_id, view.name, view.version, experiment, variant),
         "fallback": fallback,
     }
 
@@ -94,7 +105,7 @@ async def similar_items(
     (raw,), (unavailable,) = bundle.values, bundle.sets
     kind = view.kind_of[index]
     request = ranking.Request(kind, n, None, None, frozenset([index, *view.indices(unavailable)]))
-    items = ranking.similar(view, request, decode_list(raw)) if raw else []
+    items = ranking.similar(view, request, raw) if raw else []
     return {
         "item_id": item_id,
         "kind": kind,

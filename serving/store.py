@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aredis
 import redis.exceptions
@@ -43,6 +44,16 @@ end
 return table.concat(out)
 """
 _BUNDLE_SHA = hashlib.sha1(_BUNDLE.encode()).hexdigest()
+_BUNDLE_SHA_BYTES = _BUNDLE_SHA.encode()
+_EVALSHA = b"EVALSHA"
+
+
+def _pack(*args: bytes) -> bytes:
+    """One command in the Redis protocol (RESP2)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -77,14 +88,18 @@ def _unframe(raw: bytes, count: int) -> list[bytes | None]:
     return out
 
 
+def _unavailable(error: Exception) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"Redis is unreachable ({error}); retry shortly, the service reconnects by itself"
+    )
+
+
 @asynccontextmanager
 async def _unavailable_on_failure() -> AsyncIterator[None]:
     try:
         yield
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise StoreUnavailable(
-            f"Redis is unreachable ({exc}); retry shortly, the service reconnects by itself"
-        ) from exc
+        raise _unavailable(exc) from exc
 
 
 class Store:
@@ -128,16 +143,51 @@ class Store:
             meta, items, popular, new_items = await pipe.execute()
         return VersionBlobs(meta, items, popular, new_items)
 
+    async def _call(self, command: bytes) -> Any:
+        """Send one packed command and read its reply; a broken connection (e.g. after a Redis
+        restart) is retried once on a fresh one, then ``StoreUnavailable``.
+
+        The client's ``execute_command`` costs about 10 µs more per call (retries, tracing
+        hooks, generic packing): too much for the one command every request makes.
+        """
+        try:
+            return await self._send(command)
+        except redis.exceptions.TimeoutError as exc:
+            raise _unavailable(exc) from exc
+        except redis.exceptions.ConnectionError:
+            pass
+        try:
+            return await self._send(command)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def _send(self, command: bytes) -> Any:
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(command, check_health=False)
+            reply = await connection.read_response()
+        except redis.exceptions.ResponseError:  # the reply was read: the connection is fine
+            await pool.release(connection)
+            raise
+        except BaseException:  # a reply may be left unread: the connection cannot be reused
+            await connection.disconnect()
+            await pool.release(connection)
+            raise
+        await pool.release(connection)
+        return reply
+
     async def bundle(self, field: str, hashes: Sequence[str], sets: Sequence[str]) -> Bundle:
         """``HGET h field`` for each hash and ``SMEMBERS s`` for each set, in one round trip."""
         keys = [*hashes, *sets]
-        args = ("EVALSHA", _BUNDLE_SHA, len(keys), *keys, field, len(hashes))
-        async with _unavailable_on_failure():
-            try:
-                raw = await self.client.execute_command(*args)
-            except redis.exceptions.NoScriptError:
+        command = _pack(_EVALSHA, _BUNDLE_SHA_BYTES, str(len(keys)).encode(),
+                        *(key.encode() for key in keys), field.encode(), str(len(hashes)).encode())
+        try:
+            raw = await self._call(command)
+        except redis.exceptions.NoScriptError:  # Redis restarted and lost its script cache
+            async with _unavailable_on_failure():
                 await self.client.script_load(_BUNDLE)
-                raw = await self.client.execute_command(*args)
+            raw = await self._call(command)
         parts = _unframe(raw, len(keys))
         members = [part.decode().split("\0") if part else [] for part in parts[len(hashes) :]]
         return Bundle(parts[: len(hashes)], members)

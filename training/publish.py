@@ -28,7 +28,14 @@ from scipy import sparse
 
 from recommender.codec import encode_lists
 from recommender.config import RecsysConfig
-from recommender.keys import ANY_SLOT, Keys, VersionKeys, namespace_id, popular_field
+from recommender.keys import (
+    ANY_SLOT,
+    Keys,
+    VersionKeys,
+    namespace_id,
+    popular_field,
+    published_field,
+)
 from recommender.matrix import Interactions
 from recommender.models.base import Recommender
 from training.publish_data import KINDS, ItemTable, item_table, new_item_lists, popular_lists
@@ -39,12 +46,13 @@ from training.publish_lists import (
     write_similar,
     write_users,
 )
-from training.publish_writer import NamespaceWriter, make_live
+from training.publish_writer import NamespaceWriter
+from training.publish_writer import make_live as go_live
 
 FORMAT = 1
 RETAIN_SECONDS = 7 * 86_400
 PENDING_SECONDS = 86_400
-BATCH_USERS = 4096
+BATCH_USERS = 8192
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,12 @@ def publish_version(
     pending_seconds: int = PENDING_SECONDS,
     batch_users: int = BATCH_USERS,
     now: datetime | None = None,
+    make_live: bool = True,
 ) -> PublishStats:
     """Write one model version into its own namespace, then make it the live version of ``name``.
+
+    Every complete publish is recorded in ``{prefix}published`` (``name:version`` -> namespace),
+    so an A/B experiment can serve a version that is not live (``make_live=False``).
 
     Parameters
     ----------
@@ -111,6 +123,10 @@ def publish_version(
         Expiry of this version's keys until it goes live (what an interrupted publish leaves).
     now : datetime, optional
         The publish time (for new items); defaults to the current time.
+    make_live : bool
+        Point ``{prefix}live`` at the new version. With ``False`` the live version is untouched
+        and the new keys keep their ``pending_seconds`` expiry until an experiment pins them
+        (``training.experiments``) or a later ``make_live`` takes them live.
     """
     started = time.perf_counter()
     report = progress or _quiet
@@ -133,9 +149,12 @@ def publish_version(
                          now, user_buckets, item_buckets)
         writer.set(vkeys.meta(), json.dumps(meta).encode())
     report("tables", 1, 1)
-    report("live", 0, 1)
-    previous = make_live(redis_client, keys, name, namespace, retain_seconds)
-    report("live", 1, 1)
+    previous = None
+    if make_live:
+        report("live", 0, 1)
+        previous = go_live(redis_client, keys, name, namespace, retain_seconds)
+        report("live", 1, 1)
+    redis_client.hset(keys.published(), published_field(name, str(version)), namespace)
     total, list_bytes = _memory(redis_client, writer.keys, vkeys)
     return PublishStats(
         name=name, version=str(version), namespace=namespace, previous=previous,

@@ -11,6 +11,7 @@ so users are grouped by how much they have seen (``SEEN_TIERS``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
@@ -30,7 +31,7 @@ SEEN_TIERS = np.array([8, 32])
 group asks the model for ``n`` plus its most seen, so long histories do not lengthen every list."""
 SLOT_LIST_N = 40
 """Length of the per-user slot lists: enough for pushes (at most 20 items) and slot merges."""
-DENSE_MASK_CELLS = 1 << 25
+DENSE_MASK_CELLS = 1 << 26
 """Up to this many batch x item cells, seen items are looked up in a dense boolean mask."""
 
 Progress = Callable[[str, int, int], None]
@@ -153,23 +154,59 @@ def write_users(
                   for (kind, slot), cand in slot_candidates(table, config).items()})
     onehot = category_onehot(table)
     ids_in_order = np.asarray(user_ids.take(order), dtype=object)
-    for start in range(0, n_users, batch_users):
-        rows = order[start : start + batch_users]
-        fields = [user.encode() for user in ids_in_order[start : start + batch_users].tolist()]
-        run = bucket[rows]
-        user_items = train.matrix[rows]
-        seen_batch = SeenItems(user_items)
-        for (what, kind, slot), cand in lists.items():
-            n = min(top_n if what == "rec" else min(top_n, SLOT_LIST_N), len(cand))
-            ids, scores = rank_unseen(model, rows, seen_batch, cand, n)
-            key_of = (lambda b, k=kind: vkeys.recs(k, b)) if what == "rec" else (
-                lambda b, k=kind, s=slot: vkeys.slot(k, s, b))
+
+    def write(run: np.ndarray, users: np.ndarray, ranked: list[tuple[Callable[[int], str],
+              np.ndarray, np.ndarray]], profile: tuple[np.ndarray, np.ndarray, sparse.csr_matrix]
+              ) -> None:
+        fields = [user.encode() for user in users.tolist()]
+        for key_of, ids, scores in ranked:
             writer.hset_buckets(key_of, run, fields, encode_lists(ids, scores, n_items))
-        codes, shares = affinity(user_items, onehot)
-        writer.hset_buckets(vkeys.profile, run, fields,
-                            encode_profiles(codes, shares, seen[rows], n_items))
-        report("users", min(start + batch_users, n_users), n_users)
+        writer.hset_buckets(vkeys.profile, run, fields, encode_profiles(*profile, n_items))
+
+    with Behind() as behind:
+        for start in range(0, n_users, batch_users):
+            rows = order[start : start + batch_users]
+            user_items = train.matrix[rows]
+            seen_batch = SeenItems(user_items)
+            ranked = []
+            for (what, kind, slot), cand in lists.items():
+                n = min(top_n if what == "rec" else min(top_n, SLOT_LIST_N), len(cand))
+                key_of = (lambda b, k=kind: vkeys.recs(k, b)) if what == "rec" else (
+                    lambda b, k=kind, s=slot: vkeys.slot(k, s, b))
+                ranked.append((key_of, *rank_unseen(model, rows, seen_batch, cand, n)))
+            profile = (*affinity(user_items, onehot), seen[rows])
+            behind.submit(write, bucket[rows], ids_in_order[start : start + batch_users],
+                          ranked, profile)
+            report("users", min(start + batch_users, n_users), n_users)
     return buckets
+
+
+class Behind:
+    """Runs the encode-and-write job of a batch on one worker thread while the next batch is
+    ranked (implicit's ranking leaves a core partly idle); at most one job waits."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="publish-writer")
+        self._pending: Future[None] | None = None
+
+    def submit(self, job: Callable[..., None], *args: object) -> None:
+        self._wait()  # surfaces a failed write and bounds the memory held by queued batches
+        self._pending = self._pool.submit(job, *args)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def __enter__(self) -> Behind:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if kind is None:
+                self._wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_similar(

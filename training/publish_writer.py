@@ -165,15 +165,16 @@ def make_live(
     """Point ``name`` at ``namespace`` in one transaction; returns the namespace it replaced.
 
     The namespace's keys lose their expiry; those of the replaced version get ``retain_seconds``
-    (they stay readable for rollback until then). Calling it with an older namespace that has
-    not expired yet is a rollback.
+    (they stay readable for rollback until then), unless a running A/B experiment serves it
+    (``{prefix}pinned``; stopping the experiment sets that expiry). Calling it with an older
+    namespace that has not expired yet is a rollback.
     """
     live = keys.live()
     new = keys.version(namespace)
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(live, new.members())
+                pipe.watch(live, new.members(), keys.pinned())
                 new_keys = pipe.smembers(new.members())
                 if not new_keys:
                     raise ModelError(
@@ -183,7 +184,8 @@ def make_live(
                 raw = pipe.hget(live, name)
                 previous = raw.decode() if isinstance(raw, bytes) else raw
                 old_keys = set()
-                if previous and previous != namespace:
+                if previous and previous != namespace and not pipe.sismember(keys.pinned(),
+                                                                             previous):
                     old_keys = pipe.smembers(keys.version(previous).members())
                 pipe.multi()
                 pipe.hset(live, name, namespace)

@@ -38,7 +38,7 @@ async def test_a_known_user_gets_unseen_available_products_best_first(
         "model": {"name": "shop", "version": "1"}, "experiment": None, "variant": None,
         "fallback": False,
     }
-    assert len(body["rec_id"]) == 32 and body["rec_id"] != (
+    assert body["rec_id"] and body["rec_id"] != (  # signed: see test_ab_rec_ids
         await api.get(URL.format("u0"), params={"at": NOON})).json()["rec_id"]
 
 
@@ -146,3 +146,28 @@ async def test_bad_parameters_are_422_naming_the_field(
     response = await api.get(URL.format("u0"), params=params)
     assert response.status_code == 422
     assert response.json() == {"error": {"code": "invalid_request", "message": message}}
+
+
+async def test_without_new_items_a_short_list_still_skips_training_items_in_its_fill(
+    app: object, redis_client: redis.Redis, prefix: str
+) -> None:
+    from tests.serving.conftest import client_for
+
+    shop = world.catalog()
+    shop.loc[shop["item_id"] == "pnew", "created_at"] = shop["created_at"].iloc[0]  # not new
+    world.publish(redis_client, prefix, catalog=shop)
+    async with await client_for(app) as client:  # type: ignore[arg-type]
+        response = await client.get(URL.format("u0"), params={"at": NOON})
+    # The list is short (4 < 10), so the profile is read to fill it: p4 (seen) stays out.
+    assert ids(response) == ["p2", "p3", "p0", "p1"]
+
+
+async def test_several_bad_parameters_are_all_named_and_unknown_ones_ignored(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.get(URL.format("u0"), params={"n": 0, "kind": "x", "colour": "red"})
+    assert response.json() == {"error": {"code": "invalid_request", "message":
+        "query.kind: Input should be 'product' or 'content'; "
+        "query.n: Input should be greater than or equal to 1"}}
+    fine = await api.get(URL.format("u0"), params={"at": NOON, "colour": "red"})
+    assert fine.status_code == 200

@@ -98,11 +98,10 @@ def test_a_new_publish_supersedes_the_old_which_expires_and_can_be_rolled_back(
 
 
 class _Failing(world.FixedScores):
-    """Fails while ranking the content lists, after the product lists were written."""
+    """Fails on the last user (``u2``), after the lists of the others were written."""
 
     def recommend(self, userid: Any, user_items: Any, N: int = 10, **kwargs: Any) -> Any:
-        items = kwargs.get("items")
-        if items is not None and 6 in np.asarray(items):
+        if 2 in np.atleast_1d(userid):
             raise RuntimeError("killed mid-publish")
         return super().recommend(userid, user_items, N, **kwargs)
 
@@ -113,7 +112,8 @@ def test_an_interrupted_publish_leaves_the_live_version_and_expires_its_own_keys
     live = world.publish(redis_client, prefix, version="1")
     monkeypatch.setattr("training.publish_writer.FLUSH_BYTES", 1)  # send every write at once
     with pytest.raises(RuntimeError, match="killed mid-publish"):
-        world.publish(redis_client, prefix, version="2", model=_Failing(), pending_seconds=600)
+        world.publish(redis_client, prefix, version="2", model=_Failing(), pending_seconds=600,
+                      batch_users=1)
     assert _live(redis_client, prefix) == {b"shop": live.namespace.encode()}
     partial = {key for key in redis_client.scan_iter(match=f"{prefix}v:shop:2:*")}
     assert partial, "the failed publish should have written its first lists"
@@ -148,3 +148,26 @@ def test_a_100_item_list_costs_under_600_redis_bytes_per_user(
                             world.config(prefix), top_n=100, now=world.NOW)
     assert stats.users == n_users
     assert 309 < stats.list_bytes <= 600  # 309 bytes of payload plus Redis's own overhead
+
+
+@pytest.mark.parametrize("dense_cells", [1 << 25, 0])
+def test_ranking_unseen_items_matches_the_models_own_filtering(
+    dense_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recommender.models import make_model
+    from training.publish_lists import SeenItems, rank_unseen
+
+    monkeypatch.setattr("training.publish_lists.DENSE_MASK_CELLS", dense_cells)
+    rng = np.random.default_rng(3)
+    n_users, n_items = 300, 120
+    density = np.where(np.arange(n_users)[:, None] < 20, 0.6, 0.08)  # 20 heavy users
+    matrix = sparse.csr_matrix((rng.random((n_users, n_items)) < density).astype(np.float32))
+    model = make_model("als", {"factors": 8, "iterations": 3}).fit(matrix)
+    cand = np.sort(rng.choice(n_items, 90, replace=False))
+    rows = np.arange(n_users)
+    expected, _ = model.recommend(rows, matrix, N=25, items=cand)
+    got, scores = rank_unseen(model, rows, SeenItems(matrix), cand, 25)
+    assert np.array_equal(got, expected)
+    assert np.all(np.diff(scores, axis=1)[got[:, 1:] >= 0] <= 0)
+    heavy = matrix[:20].multiply(sparse.csr_matrix(np.isin(np.arange(n_items), cand))).sum(1)
+    assert (np.asarray(heavy).ravel() > 32).any(), "the test needs users beyond the tiers"

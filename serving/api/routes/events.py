@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from serving import events
+from serving import attribution, events
 from serving.deps import StoreDep
 from serving.responses import OrjsonResponse
 from serving.schemas import UNAUTHORIZED, UNAVAILABLE, _error
@@ -62,7 +62,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     description="Up to 1000 events a call, as `{\"events\": [...]}` or a bare array. All are "
     "validated first: if any is bad, none is stored and 422 lists each bad event. Events with an "
     "`event_id` seen in the last 7 days are acknowledged as duplicates but not stored again. A "
-    "`purchase` removes the item from the user's recommendations at once.",
+    "`purchase` removes the item from the user's recommendations at once. A `click`, `cart` or "
+    "`purchase` whose `rec_id` came from an A/B experiment counts for its variant (once per "
+    "user, item and event type within the attribution window, default 24 h).",
     status_code=202,
     response_class=OrjsonResponse,
     openapi_extra=_BODY,
@@ -71,11 +73,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 async def post_events(request: Request, store: StoreDep) -> OrjsonResponse:
     batch = events.parse_body(await request.body())
     vocabulary = await events.current_vocabulary(request.app.state.live)
-    good, problems = events.validate(batch, vocabulary, datetime.now(UTC))
+    now = datetime.now(UTC)
+    good, problems = events.validate(batch, vocabulary, now)
     if problems:
         bad = len({problem["index"] for problem in problems})
         raise events.InvalidEvents(
             f"{bad} of {len(batch)} events are invalid; none was stored", details=problems
         )
-    accepted, duplicates = await events.append(store, good)
+    ab = request.app.state.ab
+    targets = attribution.targets(good, await ab.signer(), store.keys, now, ab.window_seconds)
+    accepted, duplicates = await events.append(store, good, targets, ab.window_seconds)
     return OrjsonResponse({"accepted": accepted, "duplicates": duplicates}, status_code=202)

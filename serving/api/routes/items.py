@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from serving import service
 from serving.deps import ContextDep, NQuery
+from serving.lean import LeanRoute
 from serving.responses import OrjsonResponse
 from serving.schemas import (
     INVALID,
@@ -19,7 +20,7 @@ from serving.schemas import (
     ok,
 )
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"], route_class=LeanRoute)
 
 
 @router.get(

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from serving import service
 from serving.deps import AtQuery, ContextDep, KindQuery, NQuery
+from serving.lean import LeanRoute
 from serving.responses import OrjsonResponse
 from serving.schemas import INVALID, POPULAR_EXAMPLE, UNAUTHORIZED, UNAVAILABLE, PopularItems, ok
 
-router = APIRouter(prefix="/v1", tags=["popular"])
+router = APIRouter(prefix="/v1", tags=["popular"], route_class=LeanRoute)
 
 
 @router.get(
