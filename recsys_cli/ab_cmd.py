@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from recsys_cli.common import ConfigOpt, JsonOpt, SkipInvalidOpt, fail, guarded, resolve_config_path
+from recsys_cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    SkipInvalidOpt,
+    fail,
+    guarded,
+    mlflow_session,
+    resolve_config_path,
+    stepper,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -47,8 +56,11 @@ def offline(
     ],
     protocol: Annotated[
         str | None,
-        typer.Option("--protocol", help="Split for both: stratified, temporal or leave-last "
-                     "(default: the versions' own, if they agree)."),
+        typer.Option(
+            "--protocol",
+            help="Split for both: stratified, temporal or leave-last "
+            "(default: the versions' own, if they agree).",
+        ),
     ] = None,
     ratio: Annotated[
         float | None, typer.Option("--ratio", help="Train share of the split.")
@@ -66,12 +78,11 @@ def offline(
 ) -> None:
     from recommender.data import load_events
     from recsys_cli.progress import Reporter
-    from recsys_cli.train_cmd import _mlflow_session, _stepper
     from training.ab_offline import compare_versions
     from training.model_store import load_version
 
-    step = _stepper()
-    with _mlflow_session():
+    step = stepper()
+    with mlflow_session():
         with step(f"loading {a} and {b}"):
             versions = load_version(a), load_version(b)
         vocabulary = set(versions[0].config.weights) | set(versions[1].config.weights)
@@ -79,8 +90,16 @@ def offline(
             loaded = load_events(events, event_types=vocabulary, skip_invalid=skip_invalid)
         Reporter().skipped(loaded)
         result = compare_versions(
-            loaded.frame, *versions, refs=(a, b), n_resamples=resamples, step=step,
-            protocol=protocol, ratio=ratio, seed=seed, eval_users=eval_users, k=k,
+            loaded.frame,
+            *versions,
+            refs=(a, b),
+            n_resamples=resamples,
+            step=step,
+            protocol=protocol,
+            ratio=ratio,
+            seed=seed,
+            eval_users=eval_users,
+            k=k,
         )
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
@@ -103,12 +122,13 @@ def _print(result: OfflineComparison) -> None:
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in result.metrics:
         interval = "-" if row.low is None else f"[{row.low:+.4f}, {row.high:+.4f}]"
-        p_value = "-" if row.p_value is None else (
-            "<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}"
+        p_value = (
+            "-"
+            if row.p_value is None
+            else ("<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}")
         )
         diff = round(row.diff, 4) + 0.0  # no "-0.0000"
-        table.add_row(row.metric, f"{row.a:.4f}", f"{row.b:.4f}", f"{diff:+.4f}", interval,
-                      p_value)
+        table.add_row(row.metric, f"{row.a:.4f}", f"{row.b:.4f}", f"{diff:+.4f}", interval, p_value)
     Console(highlight=False).print(table)
 
 
@@ -146,23 +166,27 @@ def start(
     ],
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", help="Split only this kind's traffic (product, content); "
-                     "repeatable. Default: every kind."),
+        typer.Option(
+            "--kind",
+            help="Split only this kind's traffic (product, content); "
+            "repeatable. Default: every kind.",
+        ),
     ] = None,
     control: Annotated[
-        str | None, typer.Option("--control", help="The baseline variant (default: 'control', "
-                                 "else the first).")
+        str | None,
+        typer.Option(
+            "--control", help="The baseline variant (default: 'control', else the first)."
+        ),
     ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     from recommender.config import load_config
-    from recsys_cli.train_cmd import _mlflow_session, _stepper
     from training.experiments import VariantSpec, registry_publisher, start_experiment
 
     client, keys = _redis(config)
     publisher = registry_publisher(client, load_config(resolve_config_path(config)))
-    step = _stepper()
+    step = stepper()
     published: list[str] = []
 
     def publish(model: str, version: str) -> str:
@@ -171,23 +195,28 @@ def start(
         return published[-1]
 
     specs = [VariantSpec.parse(text) for text in variant]
-    with _mlflow_session():
-        record = start_experiment(client, keys, name, specs, publish=publish, kinds=kind or (),
-                                  control=control)
+    with mlflow_session():
+        record = start_experiment(
+            client, keys, name, specs, publish=publish, kinds=kind or (), control=control
+        )
     if as_json:
         typer.echo(json.dumps({**record.to_json(), "published_now": published}))
         return
     total = sum(v.weight for v in record.variants)
-    typer.echo(f"started experiment {name} on {_kinds(record)} traffic "
-               f"(control: {record.control})")
+    typer.echo(f"started experiment {name} on {_kinds(record)} traffic (control: {record.control})")
     for v in record.variants:
         note = ", published now" if v.namespace in published else ""
-        typer.echo(f"  {v.name:<12} {v.weight / total:>4.0%}  {v.ref} -> {v.model}/{v.version} "
-                   f"({v.namespace}{note})")
+        typer.echo(
+            f"  {v.name:<12} {v.weight / total:>4.0%}  {v.ref} -> {v.model}/{v.version} "
+            f"({v.namespace}{note})"
+        )
 
 
-@app.command("stop", help="Stop an experiment: every user gets the live version again; its "
-             "counts stay for `recsys ab report`.\n\nExample: recsys ab stop als-vs-bpr")
+@app.command(
+    "stop",
+    help="Stop an experiment: every user gets the live version again; its "
+    "counts stay for `recsys ab report`.\n\nExample: recsys ab stop als-vs-bpr",
+)
 @guarded
 def stop(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
@@ -202,9 +231,11 @@ def stop(
         typer.echo(json.dumps(record.to_json()))
         return
     assert record.stopped_at is not None
-    typer.echo(f"stopped experiment {name} (ran {record.started_at:%Y-%m-%d %H:%M} to "
-               f"{record.stopped_at:%Y-%m-%d %H:%M} UTC); `recsys ab report {name}` still "
-               "reads its counts")
+    typer.echo(
+        f"stopped experiment {name} (ran {record.started_at:%Y-%m-%d %H:%M} to "
+        f"{record.stopped_at:%Y-%m-%d %H:%M} UTC); `recsys ab report {name}` still "
+        "reads its counts"
+    )
 
 
 @app.command("list", help="Experiments, running first.\n\nExample: recsys ab list")
@@ -228,20 +259,26 @@ def list_(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     table.add_column("status (UTC)")
     for record in records:
         total = sum(v.weight for v in record.variants)
-        variants = "\n".join(f"{v.name} {v.weight / total:.0%} {v.model}/{v.version}"
-                              for v in record.variants)
+        variants = "\n".join(
+            f"{v.name} {v.weight / total:.0%} {v.model}/{v.version}" for v in record.variants
+        )
         status = f"running since {record.started_at:%Y-%m-%d %H:%M}"
         if record.stopped_at:
-            status = (f"stopped {record.stopped_at:%Y-%m-%d %H:%M}, ran from "
-                      f"{record.started_at:%Y-%m-%d %H:%M}")
+            status = (
+                f"stopped {record.stopped_at:%Y-%m-%d %H:%M}, ran from "
+                f"{record.started_at:%Y-%m-%d %H:%M}"
+            )
         table.add_row(record.name, _kinds(record), variants, status)
     Console(highlight=False).print(table)
 
 
-@app.command("report", help="The results of an experiment from the counts in Redis: per "
-             "variant users, impressions, clicks, carts, purchases, CTR and conversion with 95% "
-             "intervals; uplift against control with its interval, p-value and a verdict.\n\n"
-             + REPORT_EXAMPLE)
+@app.command(
+    "report",
+    help="The results of an experiment from the counts in Redis: per "
+    "variant users, impressions, clicks, carts, purchases, CTR and conversion with 95% "
+    "intervals; uplift against control with its interval, p-value and a verdict.\n\n"
+    + REPORT_EXAMPLE,
+)
 @guarded
 def report(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
@@ -271,8 +308,9 @@ def report(
             raw = await client.hget(keys.experiments(), name)
             if raw is None:
                 return None
-            return await experiment_report(client, keys, Experiment.from_json(raw), metric,
-                                           datetime.now(UTC), window)
+            return await experiment_report(
+                client, keys, Experiment.from_json(raw), metric, datetime.now(UTC), window
+            )
         finally:
             await client.aclose()
 
@@ -298,8 +336,11 @@ def _rate(rate: dict[str, float | None]) -> str:
 def _uplift(comparison: dict[str, Any]) -> str:
     if comparison["uplift"] is None:
         return "-"
-    interval = ("" if comparison["low"] is None
-                else f" [{comparison['low']:+.1%}, {comparison['high']:+.1%}]")
+    interval = (
+        ""
+        if comparison["low"] is None
+        else f" [{comparison['low']:+.1%}, {comparison['high']:+.1%}]"
+    )
     return f"{comparison['uplift']:+.1%}{interval}, p = {comparison['p_value']:.3g}"
 
 
@@ -310,9 +351,11 @@ def _print_report(body: dict[str, Any]) -> None:
     experiment = body["experiment"]
     models = {v["name"]: f"{v['model']}/{v['version']}" for v in experiment["variants"]}
     console = Console(highlight=False)
-    console.print(f"experiment {body['name']} ({experiment['status']}, since "
-                  f"{experiment['started_at'][:16].replace('T', ' ')} UTC, "
-                  f"{'/'.join(experiment['kinds']) or 'all'} traffic), control: {body['control']}")
+    console.print(
+        f"experiment {body['name']} ({experiment['status']}, since "
+        f"{experiment['started_at'][:16].replace('T', ' ')} UTC, "
+        f"{'/'.join(experiment['kinds']) or 'all'} traffic), control: {body['control']}"
+    )
     counts, rates = Table("variant", "model"), Table("variant")
     for column in ("users", "impressions", "clicks", "carts", "purchases"):
         counts.add_column(column, justify="right")
@@ -320,20 +363,29 @@ def _print_report(body: dict[str, Any]) -> None:
         rates.add_column(column, justify="right")
     for variant in body["variants"]:
         number = {key: f"{value:,}" for key, value in variant["counts"].items()}
-        counts.add_row(variant["name"], models[variant["name"]], number["users"],
-                       number["impressions"], number["clicks"], number["carts"],
-                       number["purchases"])
+        counts.add_row(
+            variant["name"],
+            models[variant["name"]],
+            number["users"],
+            number["impressions"],
+            number["clicks"],
+            number["carts"],
+            number["purchases"],
+        )
         rates.add_row(variant["name"], _rate(variant["ctr"]), _rate(variant["conversion"]))
     console.print(counts)
     console.print(rates)
     for variant in body["variants"]:
         versus = variant["vs_control"]
         if versus:
-            console.print(f"{variant['name']} vs {body['control']}: CTR {_uplift(versus['ctr'])}; "
-                          f"conversion {_uplift(versus['conversion'])}")
+            console.print(
+                f"{variant['name']} vs {body['control']}: CTR {_uplift(versus['ctr'])}; "
+                f"conversion {_uplift(versus['conversion'])}"
+            )
     console.print(f"verdict ({body['metric']}): {body['verdict']}")
     rejected = body["rejected_rec_ids"]
     if rejected:
-        console.print("rec_ids not attributed (all experiments): "
-                      + ", ".join(f"{reason} {count:,}" for reason, count in sorted(
-                          rejected.items())))
+        console.print(
+            "rec_ids not attributed (all experiments): "
+            + ", ".join(f"{reason} {count:,}" for reason, count in sorted(rejected.items()))
+        )

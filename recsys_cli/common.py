@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -13,6 +15,8 @@ import typer
 from recommender.errors import RecommenderError
 
 T = TypeVar("T")
+Step = Callable[[str], AbstractContextManager[object]]
+"""Progress hook: ``with step("fitting als"):`` wraps each long step."""
 
 ConfigOpt = Annotated[
     Path | None,
@@ -62,3 +66,35 @@ def resolve_config_path(path: Path | None) -> Path | None:
 
 def echo_err(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+@contextmanager
+def mlflow_session() -> Iterator[str]:
+    """Tracking configured, MLflow's chatter kept off stdout, its errors turned into messages."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import configure_tracking
+
+    try:
+        with redirect_stdout(sys.stderr):
+            yield configure_tracking()
+    except MlflowException as exc:
+        fail(f"MLflow: {exc.message}")
+
+
+def stepper() -> Step:
+    """A progress hook: a spinner while a step runs, then its time, all on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+
+    @contextmanager
+    def step(message: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with console.status(message):
+            yield
+        seconds = time.perf_counter() - started
+        console.print(f"[green]✓[/green] {message} [dim]({seconds:.1f} s)[/dim]")
+
+    return step

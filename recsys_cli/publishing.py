@@ -6,18 +6,18 @@ import redis
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recommender.config import RecsysConfig
+from recsys_cli.common import mlflow_session
 from recsys_cli.embedded_redis import redis_url
 from training.model_store import load_version
 from training.publish import PublishStats, publish_version
-from training.tracking import configure_tracking
 
 
 def publish_ref(
     ref: str, config: RecsysConfig, top_n: int = 100, quiet: bool = False
 ) -> PublishStats:
     """Load ``ref`` (``NAME@ALIAS``) from MLflow and publish it to the configured Redis."""
-    configure_tracking()
-    loaded = load_version(ref)
+    with mlflow_session():
+        loaded = load_version(ref)
     client = redis.Redis.from_url(redis_url())
     name = loaded.name or ref.partition("@")[0]
     version = loaded.version or (loaded.run_id or "run")

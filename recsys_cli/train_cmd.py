@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from recsys_cli.common import ConfigOpt, JsonOpt, SkipInvalidOpt, fail, guarded, resolve_config_path
+from recsys_cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    SkipInvalidOpt,
+    guarded,
+    mlflow_session,
+    resolve_config_path,
+    stepper,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,38 +87,6 @@ def register(app: typer.Typer) -> None:
     models_app.command("list", help=f"Versions, aliases and test metrics.\n\n{LIST_EXAMPLE}")(
         list_models
     )
-
-
-@contextmanager
-def _mlflow_session() -> Iterator[str]:
-    """Tracking configured, MLflow's chatter kept off stdout, its errors turned into messages."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.exceptions import MlflowException
-
-    from training.tracking import configure_tracking
-
-    try:
-        with redirect_stdout(sys.stderr):
-            yield configure_tracking()
-    except MlflowException as exc:
-        fail(f"MLflow: {exc.message}")
-
-
-def _stepper() -> Step:
-    """A progress hook: a spinner while a step runs, then its time, all on stderr."""
-    from rich.console import Console
-
-    console = Console(stderr=True, highlight=False)
-
-    @contextmanager
-    def step(message: str) -> Iterator[None]:
-        started = time.perf_counter()
-        with console.status(message):
-            yield
-        seconds = time.perf_counter() - started
-        console.print(f"[green]✓[/green] {message} [dim]({seconds:.1f} s)[/dim]")
-
-    return step
 
 
 def _spec(
@@ -210,13 +182,29 @@ def train(
 ) -> None:
     from training.train import train as run_train
 
-    step = _stepper()
-    spec = _spec(model, param, weights, half_life_days, config, protocol=protocol, ratio=ratio,
-                 seed=seed, eval_users=eval_users)
+    step = stepper()
+    spec = _spec(
+        model,
+        param,
+        weights,
+        half_life_days,
+        config,
+        protocol=protocol,
+        ratio=ratio,
+        seed=seed,
+        eval_users=eval_users,
+    )
     frame, catalog = _read(events, items, spec, skip_invalid, step)
-    with _mlflow_session():
-        result = run_train(frame, spec, experiment=experiment, catalog=catalog,
-                           register=register_as, alias=alias, step=step)
+    with mlflow_session():
+        result = run_train(
+            frame,
+            spec,
+            experiment=experiment,
+            catalog=catalog,
+            register=register_as,
+            alias=alias,
+            step=step,
+        )
     _report(result.to_json(), as_json, result.promotion)
 
 
@@ -245,13 +233,31 @@ def tune(
 ) -> None:
     from training.tune import tune as run_tune
 
-    step = _stepper()
-    spec = _spec(model, param, weights, half_life_days, config, protocol=protocol, ratio=ratio,
-                 seed=seed, eval_users=eval_users)
+    step = stepper()
+    spec = _spec(
+        model,
+        param,
+        weights,
+        half_life_days,
+        config,
+        protocol=protocol,
+        ratio=ratio,
+        seed=seed,
+        eval_users=eval_users,
+    )
     frame, catalog = _read(events, items, spec, skip_invalid, step)
-    with _mlflow_session():
-        result = run_tune(frame, spec, trials=trials, experiment=experiment, metric=metric,
-                          catalog=catalog, register=register_as, alias=alias, step=step)
+    with mlflow_session():
+        result = run_tune(
+            frame,
+            spec,
+            trials=trials,
+            experiment=experiment,
+            metric=metric,
+            catalog=catalog,
+            register=register_as,
+            alias=alias,
+            step=step,
+        )
     _report(result.to_json(), as_json, result.promotion)
 
 
@@ -269,9 +275,10 @@ def promote(
 ) -> None:
     from training.registry import promote as run_promote
 
-    with _mlflow_session():
-        decision = run_promote(name, version, alias, force=force, tolerance=tolerance,
-                               metric=metric)
+    with mlflow_session():
+        decision = run_promote(
+            name, version, alias, force=force, tolerance=tolerance, metric=metric
+        )
     if as_json:
         sys.stdout.write(json.dumps(asdict(decision)) + "\n")
     _decided(decision)
@@ -287,7 +294,7 @@ def list_models(
 
     from training.registry import list_versions
 
-    with _mlflow_session():
+    with mlflow_session():
         versions = list_versions(name)
     if as_json:
         rows = [{**asdict(v), "created": v.created.isoformat()} for v in versions]
@@ -298,7 +305,10 @@ def list_models(
         table.add_column(column, justify="right" if "@" in column else "left")
     for info in versions:
         metrics = [f"{info.test[m]:.4f}" if m in info.test else "-" for m in LIST_METRICS]
-        table.add_row(info.version, ", ".join(info.aliases), *metrics,
-                      info.created.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        table.add_row(
+            info.version,
+            ", ".join(info.aliases),
+            *metrics,
+            info.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
     Console(highlight=False).print(table)
-
