@@ -15,7 +15,8 @@ An unknown user gets the popular list of the kind and slot (reason ``popular``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,13 +24,12 @@ import numpy as np
 from recommender.codec import (
     ListView,
     RankedList,
-    decode_list,
     decode_profile,
     read_categories,
     read_list,
 )
 from recommender.config import SlotConfig
-from recommender.rules import boost_scores
+from recommender.rules import boost
 from serving.version import VersionView
 
 PERSONALIZED = "personalized"
@@ -143,16 +143,41 @@ def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | Non
     slot = request.slot
     if slot is None:
         return _take_list(view, request, read_list(own), PERSONALIZED, skip, request.n)
-    mine = decode_list(own)
-    extra = decode_list(slot_blob) if slot_blob else RankedList(np.empty(0, np.int64),
-                                                                   np.empty(0))
-    items = np.concatenate([mine.items, extra.items])
-    member = view.slot_member[slot.name][items]
-    scores = boost_scores(np.concatenate([mine.scores, extra.scores]), member, slot.boost)
-    order = np.argsort(-scores, kind="stable")
-    reasons = np.where(member, f"slot:{slot.name}", PERSONALIZED)[order].tolist()
-    return _take(view, request, items[order].tolist(), scores[order].tolist().__getitem__,
-                 reasons.__getitem__, skip, request.n)
+    flags, reason = view.slot_flags[slot.name], f"slot:{slot.name}"
+    mine = read_list(own)
+    streams = [_stream(mine, flags, False, 1.0, PERSONALIZED),
+               _stream(mine, flags, True, slot.boost, reason)]
+    if slot_blob:
+        streams.append(_stream(read_list(slot_blob), None, True, slot.boost, reason))
+    return _take_stream(view, request, heapq.merge(*streams), skip, request.n)
+
+
+def _stream(ranked: ListView, flags: list[bool] | None, member: bool, factor: float,
+            reason: str) -> Iterator[tuple[float, int, str]]:
+    """``(-score, item, reason)`` of the list's items in or out of the slot (``flags``), boosted
+    by ``factor``: best first, lazily, for ``heapq.merge``."""
+    levels, lo, step = ranked.levels, ranked.lo, ranked.step
+    for position, item in enumerate(ranked.items):
+        if flags is None or flags[item] is member:
+            yield -boost(lo + levels[position] * step, factor), item, reason
+
+
+def _take_stream(view: VersionView, request: Request, stream: Iterable[tuple[float, int, str]],
+                 skip: set[int], limit: int) -> list[Item]:
+    """``_take`` over merged ``(-score, item, reason)`` triples."""
+    out: list[Item] = []
+    blocked, category, kind = request.blocked, request.category, request.kind
+    category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
+    for negative, item, reason in stream:
+        if item in skip or item in blocked or kind_of[item] != kind:
+            continue
+        if category is not None and category_of[item] != category:
+            continue
+        skip.add(item)
+        out.append({"item_id": ids[item], "score": round(-negative, 4), "reason": reason})
+        if len(out) == limit:
+            break
+    return out
 
 
 def _new_items(view: VersionView, request: Request, categories: list[int],

@@ -44,6 +44,7 @@ class VersionView:
     category_of: list[str]
     repeatable: list[bool]
     slot_member: dict[str, np.ndarray]
+    slot_flags: dict[str, list[bool]]
     popular: dict[str, RankedList]
     new_items: dict[str, RankedList]
 
@@ -81,6 +82,10 @@ class VersionView:
         categories = table.column("category").to_pylist()
         repeatable = frozenset(rules.repeatable_categories)
         item_ids = table.column("item_id").to_pylist()
+        slot_member = {
+            slot.name: table.column(f"slot:{slot.name}").to_numpy(zero_copy_only=False)
+            for slot in rules.slots
+        }
         return cls(
             name=meta["name"],
             version=meta["version"],
@@ -99,10 +104,8 @@ class VersionView:
             kind_of=table.column("kind").to_pylist(),
             category_of=categories,
             repeatable=[category in repeatable for category in categories],
-            slot_member={
-                slot.name: table.column(f"slot:{slot.name}").to_numpy(zero_copy_only=False)
-                for slot in rules.slots
-            },
+            slot_member=slot_member,
+            slot_flags={name: mask.tolist() for name, mask in slot_member.items()},
             popular={k.decode(): decode_list(v) for k, v in blobs.popular.items()},
             new_items={k.decode(): decode_list(v) for k, v in blobs.new_items.items()},
         )

@@ -3,7 +3,7 @@
 ``publish_version`` writes, under a namespace of its own (``docs/redis-layout.md``):
 
 - per user and kind, the top-N available items of that kind (``rec``), and per user, kind and push
-  slot, the top-N of the slot's items (``slot``);
+  slot, the best ``SLOT_LIST_N`` of the slot's items (``slot``);
 - per user, the top categories and the items seen in training (``profile``);
 - per item, the most similar available items of its kind (``similar``);
 - per kind and slot (and ``any``), the popular lists; per category, the new items;

@@ -26,11 +26,14 @@ from recommender.models.base import IdsAndScores, Recommender
 from training.publish_data import KINDS, ItemTable, affinity, category_onehot
 from training.publish_writer import NamespaceWriter
 
-SEEN_TIERS = np.array([8, 32])
-"""Users are ranked in groups by how many candidates they have seen (<= 8, <= 32, more): each
-group asks the model for ``n`` plus its most seen, so long histories do not lengthen every list."""
-SLOT_LIST_N = 40
-"""Length of the per-user slot lists: enough for pushes (at most 20 items) and slot merges."""
+SEEN_TIERS = np.array([4, 12, 32])
+"""Users are ranked in groups by how many candidates they have seen (<= 4, <= 12, <= 32, more):
+each group asks the model for ``n`` plus its most seen, so long histories do not lengthen every
+list (the model's ranking costs grow with the length asked for)."""
+SLOT_LIST_N = 24
+"""Length of the per-user slot lists: a push sends at most 20 items (``push_items``), a week of
+daily 3-item pushes without repeats needs 21; a slot merge needs about ``n``. Longer lists cost
+publish time (ranking) and memory for every user and push slot."""
 DENSE_MASK_CELLS = 1 << 26
 """Up to this many batch x item cells, seen items are looked up in a dense boolean mask."""
 
@@ -97,6 +100,10 @@ class SeenItems:
         return (self._keys[position] == query) & valid
 
 
+Asked = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""What the model answered, per group of users: (their positions in the batch, ids, scores)."""
+
+
 def rank_unseen(
     model: Recommender, rows: np.ndarray, seen: SeenItems, cand: np.ndarray, n: int
 ) -> IdsAndScores:
@@ -104,21 +111,35 @@ def rank_unseen(
 
     ``rows`` are the users' indices in the model, ``seen`` their training rows, ``cand`` sorted
     item indices. Rows come back padded with ``-1`` / ``-inf`` where a user has fewer than ``n``
-    unseen candidates.
+    unseen candidates. The two halves, ``ask_model`` and ``keep_unseen``, can run on different
+    threads.
     """
-    n_rows = len(rows)
+    return keep_unseen(seen, n, ask_model(model, rows, seen, cand, n))
+
+
+def ask_model(
+    model: Recommender, rows: np.ndarray, seen: SeenItems, cand: np.ndarray, n: int
+) -> Asked:
+    """The model's unfiltered top ``n`` plus the most candidates any user of a group has seen."""
     in_cand = np.zeros(seen.n_cols, dtype=bool)
     in_cand[cand] = True
     counts = seen.counts(in_cand)
+    tier = np.searchsorted(SEEN_TIERS, counts)
+    asked = []
+    for group in (np.flatnonzero(tier == t) for t in range(len(SEEN_TIERS) + 1)):
+        if len(group):
+            k = min(len(cand), n + int(counts[group].max()))
+            asked.append((group, *model.recommend(rows[group], seen.user_items[group], N=k,
+                                                  filter_already_liked_items=False, items=cand)))
+    return asked
+
+
+def keep_unseen(seen: SeenItems, n: int, asked: Asked) -> IdsAndScores:
+    """The first ``n`` unseen items of each user's answer, padded with ``-1`` / ``-inf``."""
+    n_rows = seen.user_items.shape[0]
     out_ids = np.full((n_rows, n), -1, dtype=np.int64)
     out_scores = np.full((n_rows, n), -np.inf, dtype=np.float32)
-    tier = np.searchsorted(SEEN_TIERS, counts)
-    for group in (np.flatnonzero(tier == t) for t in range(len(SEEN_TIERS) + 1)):
-        if not len(group):
-            continue
-        k = min(len(cand), n + int(counts[group].max()))
-        ids, scores = model.recommend(rows[group], seen.user_items[group], N=k,
-                                      filter_already_liked_items=False, items=cand)
+    for group, ids, scores in asked:
         keep = (ids >= 0) & ~seen.contains(group, ids)
         place = np.cumsum(keep, axis=1, dtype=np.int32) - 1  # where kept items land
         place = np.where(keep & (place < n), place, n)  # the others go to a spare column
@@ -155,11 +176,12 @@ def write_users(
     onehot = category_onehot(table)
     ids_in_order = np.asarray(user_ids.take(order), dtype=object)
 
-    def write(run: np.ndarray, users: np.ndarray, ranked: list[tuple[Callable[[int], str],
-              np.ndarray, np.ndarray]], profile: tuple[np.ndarray, np.ndarray, sparse.csr_matrix]
-              ) -> None:
+    def write(run: np.ndarray, users: np.ndarray, seen_batch: SeenItems,
+              ranked: list[tuple[Callable[[int], str], int, Asked]],
+              profile: tuple[np.ndarray, np.ndarray, sparse.csr_matrix]) -> None:
         fields = [user.encode() for user in users.tolist()]
-        for key_of, ids, scores in ranked:
+        for key_of, n, asked in ranked:
+            ids, scores = keep_unseen(seen_batch, n, asked)
             writer.hset_buckets(key_of, run, fields, encode_lists(ids, scores, n_items))
         writer.hset_buckets(vkeys.profile, run, fields, encode_profiles(*profile, n_items))
 
@@ -173,16 +195,16 @@ def write_users(
                 n = min(top_n if what == "rec" else min(top_n, SLOT_LIST_N), len(cand))
                 key_of = (lambda b, k=kind: vkeys.recs(k, b)) if what == "rec" else (
                     lambda b, k=kind, s=slot: vkeys.slot(k, s, b))
-                ranked.append((key_of, *rank_unseen(model, rows, seen_batch, cand, n)))
+                ranked.append((key_of, n, ask_model(model, rows, seen_batch, cand, n)))
             profile = (*affinity(user_items, onehot), seen[rows])
             behind.submit(write, bucket[rows], ids_in_order[start : start + batch_users],
-                          ranked, profile)
+                          seen_batch, ranked, profile)
             report("users", min(start + batch_users, n_users), n_users)
     return buckets
 
 
 class Behind:
-    """Runs the encode-and-write job of a batch on one worker thread while the next batch is
+    """Runs the filter-encode-write job of a batch on one worker thread while the next batch is
     ranked (implicit's ranking leaves a core partly idle); at most one job waits."""
 
     def __init__(self) -> None:

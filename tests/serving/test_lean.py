@@ -1,0 +1,39 @@
+"""LeanRoute: what it serves, and what it refuses to serve when the route is built."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
+
+from serving.lean import LeanRoute
+from serving.main import create_app
+from serving.settings import load_settings
+
+
+def test_a_lean_route_refuses_parameters_it_cannot_serve() -> None:
+    router = APIRouter(route_class=LeanRoute)
+    with pytest.raises(TypeError, match="cannot serve parameter 'agent'"):
+        @router.get("/x")
+        async def with_header(agent: Annotated[str, Header()]) -> Response:
+            return Response()
+    with pytest.raises(TypeError, match="'n' needs a default"):
+        @router.get("/y")
+        async def required_query(n: Annotated[int, Query(ge=1)]) -> Response:
+            return Response()
+
+
+def test_the_docs_still_come_from_the_declared_signature() -> None:
+    schema = create_app(load_settings(api_keys="k")).openapi()
+    operation = schema["paths"]["/v1/users/{user_id}/recommendations"]["get"]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [
+        ("user_id", "path"), ("kind", "query"), ("n", "query"), ("at", "query"),
+        ("category", "query"), ("exclude", "query"),
+    ]
+    n = next(p for p in operation["parameters"] if p["name"] == "n")
+    assert (n["schema"]["minimum"], n["schema"]["maximum"], n["schema"]["default"]) == (1, 100, 10)
+    assert operation["security"] == [{"ApiKey": []}]
+    example = operation["responses"]["200"]["content"]["application/json"]["example"]
+    assert example["items"][0]["reason"] == "slot:breakfast"
