@@ -54,6 +54,7 @@ class Sent:
     clicks: Counter[str] = field(default_factory=Counter)
     purchases: Counter[str] = field(default_factory=Counter)
     clicked: set[tuple[str, str, str]] = field(default_factory=set)
+    bought: set[tuple[str, str, str]] = field(default_factory=set)
     turn: int = 0
     outside: int = 0
     errors: Counter[int] = field(default_factory=Counter)
@@ -121,7 +122,8 @@ async def worker(client: httpx.AsyncClient, args: argparse.Namespace, users: Seq
         sent.clicks[variant] += first
         sent.events.append({**event, "event": "click"})
         if rng.random() < args.p_purchase:
-            sent.purchases[variant] += first
+            sent.purchases[variant] += (variant, user, item) not in sent.bought
+            sent.bought.add((variant, user, item))
             sent.events.append({**event, "event": "purchase"})
         await post_events(client, sent)
 

@@ -108,10 +108,11 @@ class _FactorModel(Recommender):
         if k == 0 or len(userids) == 0:
             ids, scores = _padded(np.empty((len(userids), 0)), np.empty((len(userids), 0)), N)
         else:
-            ids, scores = self._native().recommend(
-                userids, user_items, N=k,
-                filter_already_liked_items=filter_already_liked_items, items=items,
-            )
+            with _single_thread_blas():  # implicit's advice: threaded BLAS slows its ranking
+                ids, scores = self._native().recommend(
+                    userids, user_items, N=k,
+                    filter_already_liked_items=filter_already_liked_items, items=items,
+                )
             ids, scores = _padded(np.atleast_2d(ids), np.atleast_2d(scores), N)
         return (ids[0], scores[0]) if single else (ids, scores)
 
@@ -126,7 +127,8 @@ class _FactorModel(Recommender):
         if k == 0 or len(itemids) == 0:
             ids, scores = np.empty((len(itemids), 0)), np.empty((len(itemids), 0))
         else:
-            ids, scores = self._native().similar_items(itemids, N=k, items=items)
+            with _single_thread_blas():
+                ids, scores = self._native().similar_items(itemids, N=k, items=items)
             ids, scores = np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores)
             # The query item comes back as its own best neighbour: move it last and blank it.
             own = ids == itemids[:, None]
