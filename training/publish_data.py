@@ -130,7 +130,7 @@ def item_table(catalog: pd.DataFrame, train: Interactions, slots: list[SlotConfi
         problem = Problem(0, "category", f"at most {_MAX_CATEGORIES - 1} distinct categories "
                                          f"can be published, got {len(categories)}")
         raise DataError("catalog", [problem])
-    codes = pd.Categorical(frame["category"], categories=categories).codes.astype(np.int64)
+    codes = pd.Index(categories, dtype="string").get_indexer(frame["category"]).astype(np.int64)
     masks = {slot.name: slot_item_mask(frame, slot) for slot in slots}
     return ItemTable(frame, len(model_ids), categories, codes, masks)
 
