@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 
-from recsys_cli.common import ConfigOpt, JsonOpt, SkipInvalidOpt, guarded, resolve_config_path
+from recsys_cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    SkipInvalidOpt,
+    fail,
+    guarded,
+    resolve_config_path,
+)
 
 EXAMPLE = (
     "Example: recsys evaluate --events ../shared/data/ml-100k/events.csv --protocol stratified "
@@ -66,10 +73,7 @@ def evaluate(
     names = [n.strip() for n in models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
-        raise typer.BadParameter(
-            f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}",
-            param_hint="--models",
-        )
+        fail(f"--models: unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
     overrides = parse_params(param or [])
     params = {name: {**cfg.models.params_for(name), **overrides.get(name, {})} for name in names}
 

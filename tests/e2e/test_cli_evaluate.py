@@ -1,0 +1,99 @@
+"""`recsys evaluate` as a user runs it, on synthetic data written to disk."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recommender.synth import synthesize, write_synth
+from recsys_cli.main import app
+
+METRICS = ("precision@5", "recall@5", "ndcg@5", "map@5", "hit_rate@5", "coverage@5")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("shop")
+    return write_synth(synthesize(users=400, items=80, days=30, seed=7), folder)
+
+
+def test_json_output_has_the_documented_shape_and_cf_beats_popularity(
+    shop: tuple[Path, Path],
+) -> None:
+    events, items = shop
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recsys_cli.main",
+            "evaluate",
+            "--events",
+            str(events),
+            "--items",
+            str(items),
+            "--protocol",
+            "temporal",
+            "--ratio",
+            "0.8",
+            "--k",
+            "5",
+            "--models",
+            "pop,itemknn,ease",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["protocol", "k", "models"]
+    assert payload["protocol"] == "temporal" and payload["k"] == 5
+    assert list(payload["models"]) == ["pop", "itemknn", "ease"]
+    for metrics in payload["models"].values():
+        assert tuple(metrics) == METRICS
+        assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    models = payload["models"]
+    assert models["ease"]["ndcg@5"] > 1.2 * models["pop"]["ndcg@5"]
+    assert models["itemknn"]["hit_rate@5"] > models["pop"]["hit_rate@5"]
+
+
+def test_the_table_names_every_model_and_the_split(shop: tuple[Path, Path]) -> None:
+    events, _ = shop
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--events",
+            str(events),
+            "--protocol",
+            "leave-last",
+            "--models",
+            "pop,als",
+            "--k",
+            "5",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "leave-last split" in result.stdout
+    assert "│ pop " in result.stdout and "│ als " in result.stdout
+
+
+def test_an_unknown_model_is_refused_with_the_valid_names(shop: tuple[Path, Path]) -> None:
+    events, _ = shop
+    result = CliRunner().invoke(app, ["evaluate", "--events", str(events), "--models", "pop,svd"])
+    assert result.exit_code == 2
+    assert "unknown model(s) ['svd']" in result.output
+    assert "pop, als, bpr, itemknn, ease" in result.output
+
+
+def test_a_bad_row_names_the_file_row_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "events.csv"
+    bad.write_text(
+        "user_id,item_id,event,timestamp\nu1,p1,view,1700000000\nu2,p2,teleport,1700000001\n"
+    )
+    result = CliRunner().invoke(app, ["evaluate", "--events", str(bad), "--models", "pop"])
+    assert result.exit_code == 2
+    assert "events.csv: row 2, column 'event': unknown event type 'teleport'" in result.output
