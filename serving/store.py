@@ -111,17 +111,14 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: ServingSettings) -> Store:
-        # A blocking pool: past max_connections a request waits for a free connection (up to
-        # the timeout, then 503) instead of failing at once with "Too many connections".
-        pool = aredis.BlockingConnectionPool.from_url(
+        client = aredis.Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
             retry=Retry(NoBackoff(), retries=1),
             max_connections=settings.redis_max_connections,
-            timeout=settings.redis_timeout_seconds,
         )
-        return cls(aredis.Redis.from_pool(pool), Keys(settings.prefix))
+        return cls(client, Keys(settings.prefix))
 
     async def close(self) -> None:
         await self.client.aclose()
