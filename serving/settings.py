@@ -27,7 +27,7 @@ class ServingSettings(BaseSettings):
     prefix: str = DEFAULT_PREFIX
     live_refresh_seconds: float = Field(default=1.0, ge=0)
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
-    redis_max_connections: int = Field(default=64, ge=1)
+    redis_max_connections: int = Field(default=512, ge=1)
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     secret: SecretStr | None = None
     ab_attribution_hours: float = Field(default=24.0, gt=0)
