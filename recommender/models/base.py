@@ -100,14 +100,7 @@ class Recommender(ABC):
         (ids, scores) : 1-D arrays for one user, 2-D ``(n_users, N)`` arrays for many.
         """
         self._check_fitted()
-        single = np.isscalar(userid)
-        userids = np.atleast_1d(np.asarray(userid, dtype=np.int64))
-        user_items = sparse.csr_matrix(user_items)
-        if user_items.shape[0] != len(userids):
-            raise ValueError(
-                f"user_items has {user_items.shape[0]} rows for {len(userids)} users; pass the "
-                "rows of the requested users only (user_items[userids])"
-            )
+        single, userids, user_items = requested_users(userid, user_items)
         ids = np.empty((len(userids), N), dtype=np.int64)
         scores = np.empty((len(userids), N), dtype=np.float32)
         rows = self._batch_rows()
@@ -176,6 +169,21 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def requested_users(
+    userid: int | np.ndarray, user_items: sparse.csr_matrix
+) -> tuple[bool, np.ndarray, sparse.csr_matrix]:
+    """``recommend``'s arguments checked: (one user?, user indices, their float32 CSR rows)."""
+    single = bool(np.isscalar(userid))
+    userids = np.atleast_1d(np.asarray(userid, dtype=np.int64))
+    rows = sparse.csr_matrix(user_items, dtype=np.float32)
+    if rows.shape[0] != len(userids):
+        raise ValueError(
+            f"user_items has {rows.shape[0]} rows for {len(userids)} users; pass the "
+            "rows of the requested users only (user_items[userids])"
+        )
+    return single, userids, rows
 
 
 def top_n(

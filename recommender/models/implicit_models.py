@@ -26,7 +26,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from recommender.models._params import Param, validate_params
-from recommender.models.base import IdsAndScores, Recommender
+from recommender.models.base import IdsAndScores, Recommender, requested_users
 
 # implicit scores filtered-out slots with -FLT_MAX; anything this low is padding.
 _PADDING_BELOW = float(-np.finfo(np.float32).max) / 2
@@ -95,14 +95,7 @@ class _FactorModel(Recommender):
         items: np.ndarray | None = None,
     ) -> IdsAndScores:
         self._check_fitted()
-        single = np.isscalar(userid)
-        userids = np.atleast_1d(np.asarray(userid, dtype=np.int64))
-        user_items = sparse.csr_matrix(user_items, dtype=np.float32)
-        if user_items.shape[0] != len(userids):
-            raise ValueError(
-                f"user_items has {user_items.shape[0]} rows for {len(userids)} users; pass the "
-                "rows of the requested users only (user_items[userids])"
-            )
+        single, userids, user_items = requested_users(userid, user_items)
         items = _candidates(items)
         k = min(N, self.n_items if items is None else len(items))
         if k == 0 or len(userids) == 0:
