@@ -149,12 +149,108 @@ def decay(seconds: np.ndarray, half_life_days: float, reference: float | None = 
     return np.exp2(exponent, out=exponent)
 
 
-def _indices(values: pd.Series, fixed: IdMap | None) -> tuple[np.ndarray, IdMap]:
-    """Row or column indices of ``values``: in the ``fixed`` map, or in a map built from them."""
-    if fixed is not None:
-        return fixed.to_index(values), fixed
-    codes, index = _encode(values)
-    return codes, IdMap(index)
+@dataclass(frozen=True)
+class EncodedEvents:
+    """Events encoded once as integer codes: what splits, fingerprints and matrices are built from.
+
+    A job that splits, fingerprints and builds several matrices from the same events encodes the
+    text columns once here instead of once per step.
+
+    Attributes
+    ----------
+    users, items, kinds : ndarray of int
+        Per row, the code of its user, item and event type in ``user_ids``, ``item_ids`` and
+        ``kind_names`` (all in order of first appearance).
+    user_ids, item_ids : IdMap
+        The distinct users and items.
+    kind_names : list of str
+        The distinct event types.
+    seconds : ndarray of float64
+        Per row, its timestamp in seconds since the epoch.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    kinds: np.ndarray
+    user_ids: IdMap
+    item_ids: IdMap
+    kind_names: list[str]
+    seconds: np.ndarray
+
+    @classmethod
+    def from_frame(cls, events: pd.DataFrame) -> EncodedEvents:
+        """Encode canonical events (``user_id``, ``item_id``, ``event``, ``timestamp``)."""
+        users, user_ids = _encode(events["user_id"])
+        items, item_ids = _encode(events["item_id"])
+        kinds, kind_names = _encode(events["event"])
+        return cls(
+            users=users, items=items, kinds=kinds, user_ids=IdMap(user_ids),
+            item_ids=IdMap(item_ids), kind_names=[str(name) for name in kind_names],
+            seconds=epoch_seconds(events["timestamp"]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def weights(self, weights: Mapping[str, float]) -> np.ndarray:
+        """The weight of each row's event type; types without a weight raise ``ConfigError``."""
+        if len(self.kinds) and self.kinds.min() < 0:
+            raise ConfigError("events without an event type have no weight")
+        names = pd.Series(self.kind_names, dtype="string[pyarrow]")
+        return event_weights(names, weights)[self.kinds]
+
+    def interactions(
+        self,
+        weights: Mapping[str, float],
+        half_life_days: float = 0.0,
+        reference: float | None = None,
+        rows: np.ndarray | None = None,
+    ) -> Interactions:
+        """The confidence matrix of the events, or of the ``rows`` (a boolean mask) only.
+
+        Its id maps hold the users and items of those rows, in order of first appearance, as
+        ``build_interactions`` of the same rows would. ``reference`` (epoch seconds) is where
+        the decay's ages are measured from; by default the newest of those rows.
+        """
+        users, items, values = self.users, self.items, self.weights(weights)
+        if half_life_days > 0:
+            seconds = self.seconds if rows is None else self.seconds[rows]
+            decayed = decay(seconds, half_life_days, reference)
+        if rows is not None:
+            users, items, values = users[rows], items[rows], values[rows]
+        if half_life_days > 0:
+            values *= decayed
+        user_codes, user_ids = self._subset(users, self.user_ids)
+        item_codes, item_ids = self._subset(items, self.item_ids)
+        return _aggregate(user_codes, item_codes, values, user_ids, item_ids)
+
+    @staticmethod
+    def _subset(codes: np.ndarray, ids: IdMap) -> tuple[np.ndarray, IdMap]:
+        """``codes`` renumbered to the ids they use, in order of first appearance (``-1`` kept)."""
+        valid = codes >= 0
+        if valid.all():
+            renumbered, used = pd.factorize(codes)
+        else:
+            renumbered = np.full(len(codes), -1, dtype=np.intp)
+            renumbered[valid], used = pd.factorize(codes[valid])
+        if len(used) == len(ids) and np.array_equal(used, np.arange(len(ids))):
+            return renumbered, ids  # every id, in the same order: the same map
+        return renumbered, IdMap(ids.index[used])
+
+
+def _aggregate(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, users: IdMap, items: IdMap
+) -> Interactions:
+    """Sum the ``values`` of each (row, col) into a float32 CSR matrix; rows with an unknown
+    id (``-1``) or a weight of 0 contribute nothing."""
+    keep = (rows >= 0) & (cols >= 0) & (values > 0)
+    if not keep.all():
+        rows, cols, values = rows[keep], cols[keep], values[keep]
+    matrix = sparse.csr_matrix(
+        (values.astype(np.float32), (rows, cols)), shape=(len(users), len(items)), dtype=np.float32
+    )
+    matrix.sum_duplicates()
+    return Interactions(matrix, users, items)
 
 
 def build_interactions(
@@ -171,18 +267,20 @@ def build_interactions(
     events whose ids are not in a fixed map are dropped, which callers use on purpose. Without
     them the maps are built from ``events``. Events whose weight is 0 contribute nothing.
     """
+    reference = None if reference_time is None else reference_time.timestamp()
+    if users is None and items is None:
+        return EncodedEvents.from_frame(events).interactions(weights, half_life_days, reference)
     rows, users = _indices(events["user_id"], users)
     cols, items = _indices(events["item_id"], items)
     values = event_weights(events["event"], weights)
     if half_life_days > 0:
-        seconds = epoch_seconds(events["timestamp"])
-        reference = None if reference_time is None else reference_time.timestamp()
-        values *= decay(seconds, half_life_days, reference)
-    keep = (rows >= 0) & (cols >= 0) & (values > 0)
-    if not keep.all():
-        rows, cols, values = rows[keep], cols[keep], values[keep]
-    matrix = sparse.csr_matrix(
-        (values.astype(np.float32), (rows, cols)), shape=(len(users), len(items)), dtype=np.float32
-    )
-    matrix.sum_duplicates()
-    return Interactions(matrix, users, items)
+        values *= decay(epoch_seconds(events["timestamp"]), half_life_days, reference)
+    return _aggregate(rows, cols, values, users, items)
+
+
+def _indices(values: pd.Series, fixed: IdMap | None) -> tuple[np.ndarray, IdMap]:
+    """Row or column indices of ``values``: in the ``fixed`` map, or in a map built from them."""
+    if fixed is not None:
+        return fixed.to_index(values), fixed
+    codes, index = _encode(values)
+    return codes, IdMap(index)

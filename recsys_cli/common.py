@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -81,6 +82,29 @@ def mlflow_session() -> Iterator[str]:
             yield configure_tracking()
     except MlflowException as exc:
         fail(f"MLflow: {exc.message}")
+
+
+def open_tracking_early(experiment: str) -> None:
+    """Import MLflow, point it at the store and open ``experiment`` on a worker thread.
+
+    A training command calls this before it reads its events: MLflow's import (~0.8 s) and, on
+    a first run, the creation of a SQLite store's tables (~1.3 s) then happen during the read.
+    The job's own ``configure_tracking``/``ensure_experiment`` find the store ready (they wait
+    for the worker and never create an experiment twice) and raise any error the worker met.
+    The interpreter waits for the worker before it exits, so a failing read never leaves a
+    half-created store behind.
+    """
+    import recommender.data  # noqa: F401  the reading stack, imported before the worker starts
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsys-tracking")
+    pool.submit(_open_tracking, experiment)
+    pool.shutdown(wait=False)
+
+
+def _open_tracking(experiment: str) -> None:
+    from training.tracking import configure_tracking, ensure_experiment
+
+    ensure_experiment(experiment, configure_tracking())
 
 
 def stepper() -> Step:

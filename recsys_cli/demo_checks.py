@@ -36,9 +36,11 @@ def pick_demo_user(events_path: Path, catalog_path: Path) -> DemoUsers:
     return DemoUsers(list(counts.index[:20]), breakfast, str(favourite))
 
 
-def breakfast_time() -> str:
-    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
-    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, 7, 30, tzinfo=SHANGHAI).isoformat()
+def breakfast_time(now: datetime | None = None) -> str:
+    """The next 07:30 in Shanghai (today's if it is still to come): at most a day ahead."""
+    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    at = now.replace(hour=7, minute=30, second=0, microsecond=0)
+    return (at if at > now else at + timedelta(days=1)).isoformat()
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class DemoRequests:
                     "user_id": self.user,
                     "item_id": item_id,
                     "event": "purchase",
-                    "timestamp": self.at,
+                    "timestamp": datetime.now(SHANGHAI).isoformat(timespec="seconds"),
                 }
             ]
         }

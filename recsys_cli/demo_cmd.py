@@ -17,8 +17,6 @@ from typing import Annotated
 
 import typer
 
-from recsys_cli.demo_checks import DemoRequests, pick_demo_user, run_checks
-
 DEMO_MODEL = "products"
 DEMO_KEY = "demo-key"
 
@@ -56,6 +54,7 @@ def demo(
         bool, typer.Option("--check", help="Make the sample requests, print them, exit 0 if right.")
     ] = False,
 ) -> None:
+    from recsys_cli.demo_checks import DemoRequests, pick_demo_user, run_checks
     from recsys_cli.embedded_redis import redis_url
 
     events = data_dir / "events.csv"

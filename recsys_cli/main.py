@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from recsys_cli import (
@@ -35,5 +37,20 @@ app.add_typer(push_cmd.app, name="push")
 app.add_typer(ab_cmd.app, name="ab")
 app.add_typer(report_cmd.app, name="report")
 
+
+
+def main() -> None:
+    """The ``recsys`` console script: the app, then a quick exit.
+
+    Before the interpreter tears down, every object is frozen out of the garbage collector: its
+    final collections over MLflow's modules and a job's arrays cost ~0.8 s otherwise. Exit
+    handlers still run and every object is still released.
+    """
+    try:
+        app()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -16,6 +16,7 @@ from recsys_cli.common import (
     SkipInvalidOpt,
     guarded,
     mlflow_session,
+    open_tracking_early,
     resolve_config_path,
     stepper,
 )
@@ -180,8 +181,6 @@ def train(
     skip_invalid: SkipInvalidOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    from training.train import train as run_train
-
     step = stepper()
     spec = _spec(
         model,
@@ -194,7 +193,10 @@ def train(
         seed=seed,
         eval_users=eval_users,
     )
+    open_tracking_early(experiment)
     frame, catalog = _read(events, items, spec, skip_invalid, step)
+    from training.train import train as run_train
+
     with mlflow_session():
         result = run_train(
             frame,
@@ -231,8 +233,6 @@ def tune(
     skip_invalid: SkipInvalidOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    from training.tune import tune as run_tune
-
     step = stepper()
     spec = _spec(
         model,
@@ -245,7 +245,10 @@ def tune(
         seed=seed,
         eval_users=eval_users,
     )
+    open_tracking_early(experiment)
     frame, catalog = _read(events, items, spec, skip_invalid, step)
+    from training.tune import tune as run_tune
+
     with mlflow_session():
         result = run_tune(
             frame,

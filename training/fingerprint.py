@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.matrix import EncodedEvents
+
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: mixes the column hashes of a row
 
 
@@ -36,12 +38,17 @@ class Fingerprint:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
-def fingerprint(events: pd.DataFrame) -> Fingerprint:
-    """Fingerprint of a canonical events frame (vectorized; one hash per row, sorted)."""
+def fingerprint(events: pd.DataFrame, encoded: EncodedEvents | None = None) -> Fingerprint:
+    """Fingerprint of a canonical events frame (vectorized; one hash per row, sorted).
+
+    ``encoded``, if given, is ``EncodedEvents.from_frame(events)``: its codes are reused.
+    """
     nanos = pd.to_datetime(events["timestamp"], utc=True).dt.as_unit("ns")
-    users, n_users = _text_hashes(events["user_id"])
-    items, n_items = _text_hashes(events["item_id"])
-    kinds, _ = _text_hashes(events["event"])
+    if encoded is None:
+        encoded = EncodedEvents.from_frame(events)
+    users = _hashes(encoded.user_ids.index)[encoded.users]
+    items = _hashes(encoded.item_ids.index)[encoded.items]
+    kinds = _hashes(encoded.kind_names)[encoded.kinds]
     rows = users
     for column in (items, kinds, pd.util.hash_array(nanos.array.asi8)):
         rows = (rows * _MIX) ^ column
@@ -49,16 +56,14 @@ def fingerprint(events: pd.DataFrame) -> Fingerprint:
     empty = len(events) == 0
     return Fingerprint(
         rows=len(events),
-        users=n_users,
-        items=n_items,
+        users=len(encoded.user_ids),
+        items=len(encoded.item_ids),
         start="" if empty else nanos.min().isoformat(),
         end="" if empty else nanos.max().isoformat(),
         content_hash=digest,
     )
 
 
-def _text_hashes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """A hash per row of a text column (each distinct value hashed once) and the distinct count."""
-    codes, uniques = pd.factorize(values.astype("string[pyarrow]"))
-    hashes = pd.util.hash_array(np.asarray(uniques, dtype=object))
-    return hashes[codes], len(uniques)
+def _hashes(values: pd.Index | list[str]) -> np.ndarray:
+    """A 64-bit hash of each distinct text value."""
+    return pd.util.hash_array(np.asarray(values, dtype=object))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import mlflow
@@ -18,6 +19,7 @@ TRACKING_ENV = "MLFLOW_TRACKING_URI"
 LOCAL_DIR = "mlflow"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
+_OPENING = threading.Lock()  # one thread at a time opens (and maybe creates) an experiment
 
 
 def configure_tracking(root: Path | None = None) -> str:
@@ -50,13 +52,22 @@ def artifact_root(uri: str) -> Path | None:
     return database.parent / ARTIFACTS_DIR
 
 
-def ensure_experiment(name: str) -> str:
-    """The id of experiment ``name``, creating it (with its artifact location) if needed."""
-    client = MlflowClient()
+def ensure_experiment(name: str, tracking_uri: str | None = None) -> str:
+    """The id of experiment ``name``, creating it (with its artifact location) if needed.
+
+    ``tracking_uri`` defaults to MLflow's current one.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    with _OPENING:
+        return _ensure_experiment(name, uri)
+
+
+def _ensure_experiment(name: str, uri: str) -> str:
+    client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
-    root = artifact_root(mlflow.get_tracking_uri())
+    root = artifact_root(uri)
     location = None
     if root is not None:
         folder = root / _slug(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ import pandas as pd
 
 from recommender.errors import ConfigError
 from recommender.evaluation import EvalData, evaluate_model, prepare
-from recommender.matrix import IdMap, build_interactions
+from recommender.matrix import EncodedEvents, IdMap, Interactions, build_interactions
 from recommender.models import PopularityRecommender, Recommender, make_model
 from training.bundle import ModelBundle, catalog_subset
 from training.fingerprint import Fingerprint, fingerprint
@@ -67,7 +68,7 @@ def sample_users(data: EvalData, limit: int, seed: int) -> EvalData:
                                                "eval_users_before_sampling": len(data.users)})
 
 
-def prepare_split(events: pd.DataFrame, spec: TrainSpec) -> EvalData:
+def prepare_split(events: pd.DataFrame | EncodedEvents, spec: TrainSpec) -> EvalData:
     """The train matrix and test relevance of ``spec``'s split, its test users capped."""
     data = prepare(events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days)
     return sample_users(data, spec.eval_users, spec.seed)
@@ -103,9 +104,14 @@ def fit_bundle(
     spec: TrainSpec,
     catalog: pd.DataFrame | None = None,
     data_fingerprint: Fingerprint | None = None,
+    interactions: Interactions | None = None,
 ) -> ModelBundle:
-    """Fit a model of ``spec`` on all of ``events``: the model that gets logged and served."""
-    interactions = build_interactions(events, spec.weights, spec.half_life_days)
+    """Fit a model of ``spec`` on all of ``events``: the model that gets logged and served.
+
+    ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand.
+    """
+    if interactions is None:
+        interactions = full_matrix(events, spec)
     model = build_model(spec, interactions.items, catalog)
     model.fit(interactions.matrix)
     return ModelBundle(
@@ -115,6 +121,13 @@ def fit_bundle(
         spec=spec.with_params(model.params),
         fingerprint=data_fingerprint or fingerprint(events),
     )
+
+
+def full_matrix(events: pd.DataFrame | EncodedEvents, spec: TrainSpec) -> Interactions:
+    """The confidence matrix of all ``events`` under ``spec``'s weights and half-life."""
+    if isinstance(events, EncodedEvents):
+        return events.interactions(spec.weights, spec.half_life_days)
+    return build_interactions(events, spec.weights, spec.half_life_days)
 
 
 def log_fingerprint(data_fingerprint: Fingerprint) -> None:
@@ -134,10 +147,14 @@ def refit_and_log(
     data_fingerprint: Fingerprint,
     register: str | None,
     step: Step = no_progress,
+    interactions: Interactions | None = None,
 ) -> str | None:
-    """Refit ``spec`` on all events and log it to the active run; returns the registered version."""
+    """Refit ``spec`` on all events and log it to the active run; returns the registered version.
+
+    ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand.
+    """
     with step(f"refitting {spec.model} on all {len(events):,} events"):
-        bundle = fit_bundle(events, spec, catalog, data_fingerprint)
+        bundle = fit_bundle(events, spec, catalog, data_fingerprint, interactions)
     target = f" and registering it as {register!r}" if register else ""
     with step(f"logging the model{target}"):
         return log_bundle(bundle, register)
@@ -176,12 +193,21 @@ def train(
     if alias and not register:
         raise ConfigError("--alias needs --register NAME (an alias points at a registered version)")
     started = time.perf_counter()
-    with step("fingerprinting the events"):
-        data_fingerprint = fingerprint(events)
-    with step(f"splitting ({spec.split_key}) and building the train matrix"):
-        data = prepare_split(events, spec)
-    with step(f"opening experiment {experiment!r} in the tracking store"):
-        experiment_id = ensure_experiment(experiment)
+    with step("encoding the events"):
+        encoded = EncodedEvents.from_frame(events)
+    # The fingerprint and the full matrix are made beside the split, on the other core; the
+    # tracking store opens on a third thread (on a first run it creates its tables).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="recsys-train") as pool:
+        opened = pool.submit(ensure_experiment, experiment)
+        fingerprinted = pool.submit(
+            lambda: (fingerprint(events, encoded), full_matrix(encoded, spec))
+        )
+        with step(f"splitting ({spec.split_key}) and building the train matrix"):
+            data = prepare_split(encoded, spec)
+        with step("fingerprinting the events and building the full matrix"):
+            data_fingerprint, interactions = fingerprinted.result()
+        with step(f"opening experiment {experiment!r} in the tracking store"):
+            experiment_id = opened.result()
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**version_tags(spec, data_fingerprint), "recsys.job": "train"})
         log_fingerprint(data_fingerprint)
@@ -191,7 +217,9 @@ def train(
         spec = spec.with_params(model.params)
         mlflow.log_params(spec.mlflow_params())
         log_metrics("test", test)
-        version = refit_and_log(events, spec, catalog, data_fingerprint, register, step)
+        version = refit_and_log(
+            events, spec, catalog, data_fingerprint, register, step, interactions
+        )
         seconds = time.perf_counter() - started
         mlflow.log_metric("seconds", seconds)
     decision = promote(register, version, alias) if alias and register and version else None

@@ -11,8 +11,8 @@ from scipy import sparse
 
 from recommender.config import DEFAULT_WEIGHTS
 from recommender.errors import ConfigError
-from recommender.evaluation.splits import Split, split_events
-from recommender.matrix import Interactions, build_interactions, event_weights
+from recommender.evaluation.splits import split_masks
+from recommender.matrix import EncodedEvents, IdMap, Interactions
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class EvalData:
 
 
 def prepare(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EncodedEvents,
     protocol: str,
     ratio: float = 0.75,
     seed: int = 42,
@@ -53,9 +53,11 @@ def prepare(
 ) -> EvalData:
     """Split ``events`` and build the train matrix and test relevance of an evaluation.
 
-    The train matrix is ``build_interactions`` of the train events with ``weights`` and
+    The train matrix is the confidence matrix of the train events with ``weights`` and
     ``half_life_days``, decayed from the newest train event. Relevant test items are the distinct
     items of test events whose weight is > 0. ``weights=None`` means ``DEFAULT_WEIGHTS``.
+    ``events`` may come encoded already (``EncodedEvents.from_frame``), as a job that also
+    fingerprints them and fits on all of them does.
 
     Raises
     ------
@@ -63,11 +65,12 @@ def prepare(
         Bad protocol or ratio, an event type without a weight, or a split that leaves no user
         with both a train item and a relevant test item.
     """
-    split = split_events(events, protocol, ratio, seed)
+    encoded = events if isinstance(events, EncodedEvents) else EncodedEvents.from_frame(events)
     weights = DEFAULT_WEIGHTS if weights is None else weights
-    reference = split.train["timestamp"].max() if len(split.train) else None
-    train = build_interactions(split.train, weights, half_life_days, reference_time=reference)
-    test, n_test_only = _relevance(split, train, weights)
+    train_rows, test_rows = split_masks(encoded.users, encoded.seconds, protocol, ratio, seed)
+    reference = float(encoded.seconds[train_rows].max()) if train_rows.any() else None
+    train = encoded.interactions(weights, half_life_days, reference, rows=train_rows)
+    test, n_test_only = _relevance(encoded, weights, test_rows, train)
     has_train = np.diff(train.matrix.indptr) > 0
     has_test = np.diff(test.indptr) > 0
     users = np.flatnonzero(has_train & has_test)
@@ -80,11 +83,11 @@ def prepare(
         "protocol": protocol,
         "ratio": float(ratio),
         "seed": int(seed),
-        "train_rows": len(split.train),
+        "train_rows": int(train_rows.sum()),
         "train_users": int(has_train.sum()),
         "train_items": train.shape[1],
         "train_nnz": train.nnz,
-        "test_rows": len(split.test),
+        "test_rows": int(test_rows.sum()),
         "test_users": int(has_test.sum()),
         "test_items": int(np.count_nonzero(np.diff(test.tocsc().indptr))),
         "test_only_items": n_test_only,
@@ -96,18 +99,20 @@ def prepare(
 
 
 def _relevance(
-    split: Split, train: Interactions, weights: Mapping[str, float]
+    encoded: EncodedEvents,
+    weights: Mapping[str, float],
+    test_rows: np.ndarray,
+    train: Interactions,
 ) -> tuple[sparse.csr_matrix, int]:
     """Binary test relevance in ``train``'s index space, test-only items appended as columns."""
-    test = split.test
-    relevant = test.loc[event_weights(test["event"], weights) > 0]
-    rows = train.users.to_index(relevant["user_id"])
+    relevant = test_rows & (encoded.weights(weights) > 0)
+    rows = _positions(encoded.users[relevant], encoded.user_ids, train.users)
     known = rows >= 0
-    item_ids = relevant["item_id"].to_numpy()[known]
     rows = rows[known]
-    cols = train.items.to_index(item_ids)
+    item_codes = encoded.items[relevant][known]
+    cols = _positions(item_codes, encoded.item_ids, train.items)
     unseen = cols < 0
-    extra_codes, extra_ids = pd.factorize(item_ids[unseen])
+    extra_codes, extra_ids = pd.factorize(item_codes[unseen])
     cols[unseen] = train.shape[1] + extra_codes
     n_cols = train.shape[1] + len(extra_ids)
     matrix = sparse.csr_matrix(
@@ -116,3 +121,9 @@ def _relevance(
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix, len(extra_ids)
+
+
+def _positions(codes: np.ndarray, ids: IdMap, subset: IdMap) -> np.ndarray:
+    """Index in ``subset`` of each code of ``ids``; ``-1`` where its id is not in ``subset``."""
+    position_of = subset.to_index(ids.index) if subset is not ids else np.arange(len(ids))
+    return np.where(codes >= 0, position_of[codes], -1)

@@ -55,21 +55,32 @@ def split_events(events: pd.DataFrame, protocol: str, ratio: float = 0.75, seed:
     ConfigError
         Unknown protocol or a ratio outside (0, 1).
     """
+    user_codes, _ = pd.factorize(events["user_id"], sort=False)
+    seconds = epoch_seconds(events["timestamp"])
+    train_mask, test_mask = split_masks(user_codes, seconds, protocol, ratio, seed)
+    train = events.loc[train_mask].reset_index(drop=True)
+    test = events.loc[test_mask].reset_index(drop=True)
+    return Split(train=train, test=test, protocol=protocol, ratio=ratio, seed=seed)
+
+
+def split_masks(
+    users: np.ndarray, seconds: np.ndarray, protocol: str, ratio: float = 0.75, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row masks of a split, from each row's user code and epoch seconds.
+
+    ``users`` are integer codes, one per user (any numbering); see ``split_events`` for the rest.
+    """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown --protocol {protocol!r}; valid values: {', '.join(PROTOCOLS)}")
     if not 0.0 < ratio < 1.0:
         raise ConfigError(f"--ratio must be strictly between 0 and 1 (e.g. 0.75), got {ratio!r}")
     if protocol == "temporal":
-        train_mask, test_mask = _temporal_masks(events, ratio)
+        return _temporal_masks(users, seconds, ratio)
+    if protocol == "stratified":
+        train_mask = _stratified_mask(users, ratio, seed)
     else:
-        if protocol == "stratified":
-            train_mask = _stratified_mask(events, ratio, seed)
-        else:
-            train_mask = _leave_last_mask(events)
-        test_mask = ~train_mask
-    train = events.loc[train_mask].reset_index(drop=True)
-    test = events.loc[test_mask].reset_index(drop=True)
-    return Split(train=train, test=test, protocol=protocol, ratio=ratio, seed=seed)
+        train_mask = _leave_last_mask(users, seconds)
+    return train_mask, ~train_mask
 
 
 def _rank_within_user(user_codes: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -82,40 +93,43 @@ def _rank_within_user(user_codes: np.ndarray, order: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _stratified_mask(events: pd.DataFrame, ratio: float, seed: int) -> np.ndarray:
-    """Rows whose random rank within their user falls below that user's train count."""
-    n_rows = len(events)
+def _stratified_mask(user_codes: np.ndarray, ratio: float, seed: int) -> np.ndarray:
+    """Rows whose random rank within their user falls below that user's train count.
+
+    Rows are ordered by ``user code + uniform key in [0, 1)``: one float sort, several times
+    faster than a two-key ``lexsort`` and the same order (a million users still leave the keys
+    about 32 bits of resolution).
+    """
+    n_rows = len(user_codes)
     if n_rows == 0:
         return np.zeros(0, dtype=bool)
-    user_codes, _ = pd.factorize(events["user_id"], sort=False)
     keys = np.random.default_rng(seed).random(n_rows)
-    order = np.lexsort((keys, user_codes))
+    keys += user_codes
+    order = np.argsort(keys)
     ranks = _rank_within_user(user_codes, order)
     per_user = np.bincount(user_codes)
     n_train = np.maximum(np.rint(ratio * per_user).astype(np.int64), 1)
     return ranks < n_train[user_codes]
 
 
-def _temporal_masks(events: pd.DataFrame, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def _temporal_masks(
+    user_codes: np.ndarray, seconds: np.ndarray, ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Train = before the ``ratio`` time quantile; test = at/after it, for train users only."""
-    if len(events) == 0:
+    if len(user_codes) == 0:
         empty = np.zeros(0, dtype=bool)
         return empty, empty
-    seconds = epoch_seconds(events["timestamp"])
     train_mask = seconds < np.quantile(seconds, ratio)
-    user_codes, uniques = pd.factorize(events["user_id"], sort=False)
-    seen_before = np.zeros(len(uniques), dtype=bool)
+    seen_before = np.zeros(int(user_codes.max()) + 1, dtype=bool)
     seen_before[user_codes[train_mask]] = True
     return train_mask, ~train_mask & seen_before[user_codes]
 
 
-def _leave_last_mask(events: pd.DataFrame) -> np.ndarray:
+def _leave_last_mask(user_codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     """Everything but each user's last event (by time, then row order); single events stay."""
-    n_rows = len(events)
+    n_rows = len(user_codes)
     if n_rows == 0:
         return np.zeros(0, dtype=bool)
-    user_codes, _ = pd.factorize(events["user_id"], sort=False)
-    seconds = epoch_seconds(events["timestamp"])
     order = np.lexsort((np.arange(n_rows), seconds, user_codes))
     ranks = _rank_within_user(user_codes, order)
     per_user = np.bincount(user_codes)

@@ -55,3 +55,23 @@ def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_pa
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert (tmp_path / ".recsys" / "redis").is_dir()
     assert "curl -s -H 'X-API-Key: demo-key'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("now", "want"),
+    [
+        ("2026-11-23T00:30:00+08:00", "2026-11-23T07:30:00+08:00"),  # still to come today
+        ("2026-11-23T07:30:00+08:00", "2026-11-24T07:30:00+08:00"),
+        ("2026-11-22T16:00:00+00:00", "2026-11-23T07:30:00+08:00"),  # 00:00 in Shanghai
+        ("2026-11-23T23:59:00+08:00", "2026-11-24T07:30:00+08:00"),
+    ],
+)
+def test_the_demo_breakfast_time_is_the_next_0730_in_shanghai(now: str, want: str) -> None:
+    from datetime import datetime
+
+    from recsys_cli.demo_checks import breakfast_time
+
+    got = breakfast_time(datetime.fromisoformat(now))
+    assert got == want
+    ahead = datetime.fromisoformat(got) - datetime.fromisoformat(now)
+    assert 0 < ahead.total_seconds() <= 24 * 3600  # the events API takes up to a day ahead
