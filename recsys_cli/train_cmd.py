@@ -14,6 +14,7 @@ from recsys_cli.common import (
     ConfigOpt,
     JsonOpt,
     SkipInvalidOpt,
+    collector_paused,
     guarded,
     mlflow_session,
     open_tracking_early,
@@ -24,9 +25,9 @@ from recsys_cli.common import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from training.job_data import Step
     from training.registry import Decision
     from training.spec import TrainSpec
-    from training.train import Step
 
 TRAIN_EXAMPLE = (
     "Example: recsys train --events demo-data/events.parquet --items demo-data/items.parquet "
@@ -193,13 +194,17 @@ def train(
         seed=seed,
         eval_users=eval_users,
     )
-    open_tracking_early(experiment)
-    frame, catalog = _read(events, items, spec, skip_invalid, step)
-    from training.train import train as run_train
+    with collector_paused():
+        open_tracking_early(experiment)
+        frame, catalog = _read(events, items, spec, skip_invalid, step)
+        from training.job_data import prepare_job
+
+        job = prepare_job(frame, spec, step)  # while MLflow is still being imported
+        from training.train import train as run_train
 
     with mlflow_session():
         result = run_train(
-            frame,
+            job,
             spec,
             experiment=experiment,
             catalog=catalog,
@@ -245,9 +250,10 @@ def tune(
         seed=seed,
         eval_users=eval_users,
     )
-    open_tracking_early(experiment)
-    frame, catalog = _read(events, items, spec, skip_invalid, step)
-    from training.tune import tune as run_tune
+    with collector_paused():
+        open_tracking_early(experiment)
+        frame, catalog = _read(events, items, spec, skip_invalid, step)
+        from training.tune import tune as run_tune
 
     with mlflow_session():
         result = run_tune(

@@ -30,9 +30,10 @@ from recommender.evaluation import (
     prepare,
     recommend_users,
 )
+from training.job_data import Step, no_progress, sample_users
 from training.model_store import LoadedVersion
 from training.spec import TrainSpec
-from training.train import Step, build_model, no_progress, sample_users
+from training.train import build_model
 
 SPLIT_FIELDS = ("protocol", "ratio", "seed", "eval_users", "k")
 

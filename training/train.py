@@ -6,10 +6,7 @@ Call ``training.tracking.configure_tracking()`` first (the CLI does) to use the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
@@ -17,22 +14,16 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ConfigError
-from recommender.evaluation import EvalData, evaluate_model, prepare
-from recommender.matrix import EncodedEvents, IdMap, Interactions, build_interactions
+from recommender.evaluation import EvalData, evaluate_model
+from recommender.matrix import IdMap, Interactions
 from recommender.models import PopularityRecommender, Recommender, make_model
 from training.bundle import ModelBundle, catalog_subset
 from training.fingerprint import Fingerprint, fingerprint
+from training.job_data import JobData, Step, full_matrix, no_progress, prepare_job
 from training.model_store import log_bundle, metric_key, version_tags
 from training.registry import Decision, promote
 from training.spec import TrainSpec
 from training.tracking import ensure_experiment
-
-Step = Callable[[str], AbstractContextManager[object]]
-"""Progress hook: ``with step("fitting als"):`` wraps each long step."""
-
-
-def no_progress(message: str) -> AbstractContextManager[object]:
-    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -57,21 +48,6 @@ class TrainResult:
             "test": self.test,
             "seconds": round(self.seconds, 3),
         }
-
-
-def sample_users(data: EvalData, limit: int, seed: int) -> EvalData:
-    """``data`` evaluated over at most ``limit`` of its users (seeded, sorted; 0 = all)."""
-    if limit <= 0 or len(data.users) <= limit:
-        return data
-    users = np.sort(np.random.default_rng(seed).choice(data.users, limit, replace=False))
-    return replace(data, users=users, summary={**data.summary, "eval_users": limit,
-                                               "eval_users_before_sampling": len(data.users)})
-
-
-def prepare_split(events: pd.DataFrame | EncodedEvents, spec: TrainSpec) -> EvalData:
-    """The train matrix and test relevance of ``spec``'s split, its test users capped."""
-    data = prepare(events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days)
-    return sample_users(data, spec.eval_users, spec.seed)
 
 
 def build_model(spec: TrainSpec, items: IdMap, catalog: pd.DataFrame | None) -> Recommender:
@@ -123,13 +99,6 @@ def fit_bundle(
     )
 
 
-def full_matrix(events: pd.DataFrame | EncodedEvents, spec: TrainSpec) -> Interactions:
-    """The confidence matrix of all ``events`` under ``spec``'s weights and half-life."""
-    if isinstance(events, EncodedEvents):
-        return events.interactions(spec.weights, spec.half_life_days)
-    return build_interactions(events, spec.weights, spec.half_life_days)
-
-
 def log_fingerprint(data_fingerprint: Fingerprint) -> None:
     """The fingerprint as ``data.*`` params of the active run, and as ``fingerprint.json``."""
     mlflow.log_params({f"data.{key}": value for key, value in data_fingerprint.to_dict().items()})
@@ -161,7 +130,7 @@ def refit_and_log(
 
 
 def train(
-    events: pd.DataFrame,
+    events: pd.DataFrame | JobData,
     spec: TrainSpec,
     *,
     experiment: str,
@@ -175,8 +144,9 @@ def train(
 
     Parameters
     ----------
-    events : DataFrame
-        Canonical events.
+    events : DataFrame or JobData
+        Canonical events, or ``prepare_job(events, spec)`` of them (the CLI prepares them while
+        MLflow is being imported).
     spec : TrainSpec
         Model, parameters, event weights, half-life and split.
     experiment : str
@@ -192,33 +162,23 @@ def train(
     """
     if alias and not register:
         raise ConfigError("--alias needs --register NAME (an alias points at a registered version)")
-    started = time.perf_counter()
-    with step("encoding the events"):
-        encoded = EncodedEvents.from_frame(events)
-    # The fingerprint and the full matrix are made beside the split, on the other core; the
-    # tracking store opens on a third thread (on a first run it creates its tables).
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="recsys-train") as pool:
-        opened = pool.submit(ensure_experiment, experiment)
-        fingerprinted = pool.submit(
-            lambda: (fingerprint(events, encoded), full_matrix(encoded, spec))
-        )
-        with step(f"splitting ({spec.split_key}) and building the train matrix"):
-            data = prepare_split(encoded, spec)
-        with step("fingerprinting the events and building the full matrix"):
-            data_fingerprint, interactions = fingerprinted.result()
-        with step(f"opening experiment {experiment!r} in the tracking store"):
-            experiment_id = opened.result()
+    job = events if isinstance(events, JobData) else prepare_job(events, spec, step)
+    if job.spec != spec:
+        raise ValueError("the job data was prepared for another spec")
+    started = time.perf_counter() - job.seconds
+    with step(f"opening experiment {experiment!r} in the tracking store"):
+        experiment_id = ensure_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({**version_tags(spec, data_fingerprint), "recsys.job": "train"})
-        log_fingerprint(data_fingerprint)
-        mlflow.log_params({f"split.{key}": value for key, value in data.summary.items()})
+        mlflow.set_tags({**version_tags(spec, job.fingerprint), "recsys.job": "train"})
+        log_fingerprint(job.fingerprint)
+        mlflow.log_params({f"split.{key}": value for key, value in job.split.summary.items()})
         with step(f"fitting {spec.model} on the train split and scoring @{spec.k}"):
-            model, test = evaluate_spec(spec, data, catalog)
+            model, test = evaluate_spec(spec, job.split, catalog)
         spec = spec.with_params(model.params)
         mlflow.log_params(spec.mlflow_params())
         log_metrics("test", test)
         version = refit_and_log(
-            events, spec, catalog, data_fingerprint, register, step, interactions
+            job.events, spec, catalog, job.fingerprint, register, step, job.everything
         )
         seconds = time.perf_counter() - started
         mlflow.log_metric("seconds", seconds)
@@ -229,6 +189,6 @@ def train(
         params=dict(model.params),
         test=test,
         seconds=seconds,
-        fingerprint=data_fingerprint,
+        fingerprint=job.fingerprint,
         promotion=decision,
     )

@@ -32,18 +32,16 @@ from recommender.evaluation import (
 from recommender.evaluation.metrics import PER_USER_METRICS
 from recommender.models import DEFAULT_PARAMS
 from training.fingerprint import fingerprint
+from training.job_data import Step, no_progress, prepare_split
 from training.model_store import version_tags
 from training.registry import Decision, promote
 from training.spec import TrainSpec
 from training.tracking import ensure_experiment
 from training.train import (
-    Step,
     build_model,
     evaluate_spec,
     log_fingerprint,
     log_metrics,
-    no_progress,
-    prepare_split,
     refit_and_log,
 )
 

@@ -13,6 +13,7 @@ from scipy import sparse
 from recommender.config import DEFAULT_WEIGHTS
 from recommender.errors import ConfigError
 from recommender.matrix import (
+    EncodedEvents,
     IdMap,
     build_interactions,
     decay,
@@ -197,3 +198,51 @@ def test_numeric_ids_are_mapped_as_text() -> None:
     ids = IdMap.from_values(np.array([196, 242, 196]))
     assert list(ids.ids) == ["196", "242"]
     np.testing.assert_array_equal(ids.to_index(["242", "196"]), [1, 0])
+
+
+# ---------------------------------------------------------------------------------- encoded
+def _mixed() -> pd.DataFrame:
+    return events(
+        ("u2", "b", "view", 0), ("u1", "a", "purchase", DAY), ("u2", "a", "cart", 2 * DAY),
+        ("u3", "c", "view", 3 * DAY), ("u1", "b", "view", 4 * DAY), ("u2", "b", "view", 5 * DAY),
+    )
+
+
+def test_encoded_events_number_ids_and_types_by_first_appearance() -> None:
+    encoded = EncodedEvents.from_frame(_mixed())
+    assert list(encoded.user_ids.ids) == ["u2", "u1", "u3"]
+    assert list(encoded.item_ids.ids) == ["b", "a", "c"]
+    assert encoded.kind_names == ["view", "purchase", "cart"]
+    assert encoded.users.tolist() == [0, 1, 0, 2, 1, 0]
+    assert len(encoded) == 6
+    np.testing.assert_array_equal(encoded.weights({"view": 1, "purchase": 8, "cart": 3}),
+                                  [1, 8, 3, 1, 1, 1])
+
+
+@pytest.mark.parametrize("half_life", [0.0, 2.0])
+@pytest.mark.parametrize("rows", [None, [True, False, True, False, True, True],
+                                  [False, True, False, True, True, False]])
+def test_encoded_matrices_equal_those_built_from_the_same_rows(
+    half_life: float, rows: list[bool] | None
+) -> None:
+    frame = _mixed()
+    mask = None if rows is None else np.array(rows)
+    want = build_interactions(frame if mask is None else frame[mask], DEFAULT_WEIGHTS, half_life)
+    got = EncodedEvents.from_frame(frame).interactions(DEFAULT_WEIGHTS, half_life, rows=mask)
+    assert list(got.users.ids) == list(want.users.ids)
+    assert list(got.items.ids) == list(want.items.ids)
+    np.testing.assert_array_equal(got.matrix.toarray(), want.matrix.toarray())
+
+
+def test_encoded_weights_refuse_a_type_without_weight() -> None:
+    with pytest.raises(ConfigError, match="'cart'"):
+        EncodedEvents.from_frame(_mixed()).weights({"view": 1, "purchase": 8})
+
+
+def test_encoded_rows_without_an_id_contribute_nothing() -> None:
+    frame = _mixed()
+    frame["user_id"] = pd.array(["u2", None, "u2", "u3", "u1", "u2"], dtype="str")
+    got = EncodedEvents.from_frame(frame).interactions(DEFAULT_WEIGHTS)
+    assert list(got.users.ids) == ["u2", "u3", "u1"]
+    assert got.matrix.sum() == pytest.approx(sum(DEFAULT_WEIGHTS[e] for e in
+                                                 ["view", "cart", "view", "view", "view"]))

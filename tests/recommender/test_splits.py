@@ -8,6 +8,8 @@ import pytest
 
 from recommender.errors import ConfigError
 from recommender.evaluation import prepare, split_events
+from recommender.evaluation.splits import split_masks
+from recommender.matrix import EncodedEvents, build_interactions
 
 DAY = 86_400
 
@@ -236,3 +238,49 @@ def test_prepare_users_have_train_and_relevant_test_items() -> None:
     assert (train_counts > 0).all() and (test_counts > 0).all()
     others = np.setdiff1d(np.arange(data.train.shape[0]), data.users)
     assert (np.diff(data.test.indptr)[others] == 0).all()
+
+
+# ---------------------------------------------------------------------------------- masks
+def _lexsort_stratified(users: np.ndarray, ratio: float, seed: int) -> np.ndarray:
+    """The stratified draw written the slow, obvious way: rank by (user, key) with lexsort."""
+    keys = np.random.default_rng(seed).random(len(users))
+    order = np.lexsort((keys, users))
+    ranks = np.empty(len(users), dtype=np.int64)
+    for position, row in enumerate(order):
+        first = np.searchsorted(users[order], users[row])
+        ranks[row] = position - first
+    n_train = np.maximum(np.rint(ratio * np.bincount(users)).astype(np.int64), 1)
+    return ranks < n_train[users]
+
+
+@pytest.mark.parametrize("seed", [0, 42, 7])
+def test_the_stratified_float_sort_draws_what_a_lexsort_by_user_and_key_draws(seed: int) -> None:
+    users = np.random.default_rng(seed + 100).integers(0, 300, size=5_000)
+    seconds = np.zeros(len(users))
+    train, test = split_masks(users, seconds, "stratified", 0.75, seed)
+    np.testing.assert_array_equal(train, _lexsort_stratified(users, 0.75, seed))
+    np.testing.assert_array_equal(test, ~train)
+
+
+@pytest.mark.parametrize("protocol", ["stratified", "temporal", "leave-last"])
+def test_split_masks_select_the_rows_split_events_returns(protocol: str) -> None:
+    events = frame([(f"u{i % 7}", f"i{i % 5}", "view", (i * 37) % 101) for i in range(60)])
+    split = split_events(events, protocol, 0.7, 3)
+    codes, _ = pd.factorize(events["user_id"])
+    seconds = events["timestamp"].astype("int64").to_numpy() / 1e9
+    train, test = split_masks(codes, seconds, protocol, 0.7, 3)
+    assert split.train["event_id"].tolist() == events.loc[train, "event_id"].tolist()
+    assert split.test["event_id"].tolist() == events.loc[test, "event_id"].tolist()
+
+
+def test_prepare_builds_the_train_matrix_of_the_train_part_of_split_events() -> None:
+    events = frame([(f"u{i % 9}", f"i{(i * 7) % 11}", ("view", "purchase")[i % 3 == 0], i * 60)
+                    for i in range(120)])
+    weights = {"view": 1.0, "purchase": 8.0}
+    train = split_events(events, "stratified", 0.75, 42).train
+    want = build_interactions(train, weights, 1.0, reference_time=train["timestamp"].max())
+    for given in (events, EncodedEvents.from_frame(events)):
+        got = prepare(given, "stratified", 0.75, 42, weights, half_life_days=1.0).train
+        assert list(got.users.ids) == list(want.users.ids)
+        assert list(got.items.ids) == list(want.items.ids)
+        np.testing.assert_allclose(got.matrix.toarray(), want.matrix.toarray(), rtol=1e-6)

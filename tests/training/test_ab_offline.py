@@ -15,9 +15,10 @@ from recommender.synth import SynthData
 from recsys_cli.main import app
 from training.ab_offline import OfflineComparison, compare_versions
 from training.aliases import CHALLENGER, CHAMPION
+from training.job_data import prepare_split
 from training.model_store import LoadedVersion, load_version
 from training.spec import TrainSpec
-from training.train import TrainResult, evaluate_spec, prepare_split, train
+from training.train import TrainResult, evaluate_spec, train
 
 WEIGHTS = {"view": 1.0, "click": 2.0, "favorite": 3.0, "cart": 4.0, "share": 4.0,
            "purchase": 8.0}

@@ -65,3 +65,10 @@ def test_fingerprint_round_trips_through_a_dict() -> None:
 def test_empty_events_have_a_fingerprint_without_time_range() -> None:
     found = fingerprint(_events().iloc[:0])
     assert (found.rows, found.users, found.items, found.start, found.end) == (0, 0, 0, "", "")
+
+
+def test_a_fingerprint_from_encoded_events_is_the_same() -> None:
+    from recommender.matrix import EncodedEvents
+
+    events = _events()
+    assert fingerprint(events, EncodedEvents.from_frame(events)) == fingerprint(events)

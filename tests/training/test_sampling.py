@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.evaluation import EvalData, prepare
-from training.train import sample_users
+from training.job_data import sample_users
 
 
 def _data() -> EvalData:

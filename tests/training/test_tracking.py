@@ -57,3 +57,14 @@ def test_a_new_experiment_keeps_its_artifacts_in_the_store_folder(
     location = MlflowClient().get_experiment(experiment_id).artifact_location
     assert location == (tmp_path.resolve() / "mlflow" / "artifacts" / "shop-als").as_uri()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_threads_opening_one_new_experiment_create_it_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        ids = list(pool.map(lambda _: ensure_experiment("shared", uri), range(3)))
+    assert len(set(ids)) == 1
+    names = [e.name for e in MlflowClient(tracking_uri=uri).search_experiments()]
+    assert names.count("shared") == 1

@@ -17,6 +17,7 @@ from recommender.synth import SynthData
 from recsys_cli.main import app
 from training.aliases import CHAMPION
 from training.fingerprint import fingerprint
+from training.job_data import prepare_job
 from training.model_store import load_version, metric_key
 from training.spec import TrainSpec
 from training.train import TrainResult, train
@@ -140,3 +141,38 @@ def test_train_cli_explains_bad_parameters(
     ])
     assert result.exit_code == 2
     assert "unknown parameter(s) ['colour']" in result.stderr
+
+
+def test_train_on_prepared_job_data_logs_what_train_on_the_events_logs(
+    shop: SynthData, mlflow_store: str, trained: tuple[str, TrainResult]
+) -> None:
+    _, from_events = trained
+    job = prepare_job(shop.events, SPEC)
+    assert job.fingerprint == fingerprint(shop.events)
+    result = train(job, SPEC, experiment="train-tests", catalog=shop.catalog)
+    assert result.fingerprint == from_events.fingerprint
+    assert result.test == pytest.approx(from_events.test)
+    assert result.seconds >= job.seconds
+
+
+def test_job_data_prepared_for_another_spec_is_refused(shop: SynthData, mlflow_store: str) -> None:
+    job = prepare_job(shop.events, SPEC)
+    with pytest.raises(ValueError, match="another spec"):
+        train(job, SPEC.with_params({"factors": 8}), experiment="train-tests")
+
+
+def test_train_cli_creates_a_new_store_while_it_reads(
+    shop_files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events, _ = shop_files
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'new.db'}")
+    missing = CliRunner().invoke(app, [
+        "train", "--events", str(tmp_path / "nope.parquet"), "--experiment", "fresh",
+    ])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    result = CliRunner().invoke(app, [
+        "train", "--events", str(events), "--model", "pop", "--experiment", "fresh", "--json",
+    ])
+    assert result.exit_code == 0, result.stderr
+    experiments = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'new.db'}").search_experiments()
+    assert [e.name for e in experiments if e.name == "fresh"] == ["fresh"]
