@@ -46,13 +46,18 @@ def fingerprint(events: pd.DataFrame, encoded: EncodedEvents | None = None) -> F
     nanos = pd.to_datetime(events["timestamp"], utc=True).dt.as_unit("ns")
     if encoded is None:
         encoded = EncodedEvents.from_frame(events)
-    users = _hashes(encoded.user_ids.index)[encoded.users]
-    items = _hashes(encoded.item_ids.index)[encoded.items]
-    kinds = _hashes(encoded.kind_names)[encoded.kinds]
-    rows = users
-    for column in (items, kinds, pd.util.hash_array(nanos.array.asi8)):
-        rows = (rows * _MIX) ^ column
-    digest = hashlib.sha256(np.sort(rows).astype("<u8").tobytes()).hexdigest()
+    # rows = (((user * MIX) ^ item) * MIX ^ kind) * MIX ^ time, computed in place: a job's
+    # memory is what costs here (fresh pages are slow on VMs), not the arithmetic.
+    rows = _hashes(encoded.user_ids.index)[encoded.users]
+    scratch = np.empty_like(rows)
+    for hashes, codes in ((_hashes(encoded.item_ids.index), encoded.items),
+                          (_hashes(encoded.kind_names), encoded.kinds)):
+        rows *= _MIX
+        rows ^= np.take(hashes, codes, out=scratch)
+    rows *= _MIX
+    rows ^= pd.util.hash_array(nanos.array.asi8)
+    rows.sort()
+    digest = hashlib.sha256(rows.astype("<u8", copy=False).data).hexdigest()
     empty = len(events) == 0
     return Fingerprint(
         rows=len(events),

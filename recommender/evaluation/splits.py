@@ -83,13 +83,19 @@ def split_masks(
     return train_mask, ~train_mask
 
 
+def _sorted_ranks(sorted_users: np.ndarray) -> np.ndarray:
+    """Rank (0-based) of each position within its run of equal user codes."""
+    n_rows = len(sorted_users)
+    starts = np.r_[0, np.flatnonzero(sorted_users[1:] != sorted_users[:-1]) + 1]
+    ranks = np.arange(n_rows)
+    ranks -= np.repeat(starts, np.diff(np.r_[starts, n_rows]))
+    return ranks
+
+
 def _rank_within_user(user_codes: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Rank (0-based) of each row within its user, given rows ``order``-ed by user then key."""
-    sorted_users = user_codes[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
-    group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     ranks = np.empty(len(order), dtype=np.int64)
-    ranks[order] = np.arange(len(order)) - group_start
+    ranks[order] = _sorted_ranks(user_codes[order])
     return ranks
 
 
@@ -106,10 +112,12 @@ def _stratified_mask(user_codes: np.ndarray, ratio: float, seed: int) -> np.ndar
     keys = np.random.default_rng(seed).random(n_rows)
     keys += user_codes
     order = np.argsort(keys)
-    ranks = _rank_within_user(user_codes, order)
-    per_user = np.bincount(user_codes)
-    n_train = np.maximum(np.rint(ratio * per_user).astype(np.int64), 1)
-    return ranks < n_train[user_codes]
+    del keys
+    sorted_users = user_codes[order]
+    n_train = np.maximum(np.rint(ratio * np.bincount(user_codes)).astype(np.int64), 1)
+    train = np.empty(n_rows, dtype=bool)
+    train[order] = _sorted_ranks(sorted_users) < n_train[sorted_users]
+    return train
 
 
 def _temporal_masks(
