@@ -16,13 +16,13 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from scipy import sparse
-from threadpoolctl import threadpool_limits
 
 from recommender.codec import encode_lists, encode_profiles
 from recommender.config import RecsysConfig
 from recommender.keys import VersionKeys, bucket_count, buckets_of
 from recommender.matrix import Interactions
 from recommender.models.base import IdsAndScores, Recommender
+from recommender.models.blas import blas_threads
 from training.publish_data import KINDS, ItemTable, affinity, category_onehot
 from training.publish_writer import NamespaceWriter
 
@@ -63,7 +63,7 @@ def ranking_threads(model: Recommender) -> AbstractContextManager[object]:
     """
     if type(model).recommend is Recommender.recommend:
         return nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    return blas_threads(1)
 
 
 class SeenItems:

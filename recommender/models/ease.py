@@ -12,11 +12,11 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
-from threadpoolctl import threadpool_limits
 
 from recommender.errors import ModelFitError
 from recommender.models._params import Param, validate_params
 from recommender.models.base import Recommender
+from recommender.models.blas import blas_threads
 
 _BLOCK = 2048
 
@@ -48,7 +48,7 @@ class EASERecommender(Recommender):
         x = self._input(user_items).astype(np.float64)
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
         gram[np.diag_indices(n_items)] += self.params["l2"]
-        with threadpool_limits(self.params["num_threads"] or None, user_api="blas"):
+        with blas_threads(self.params["num_threads"] or None):
             precision = _spd_inverse(gram)
         precision /= -np.diag(precision)[None, :]
         precision[np.diag_indices(n_items)] = 0.0

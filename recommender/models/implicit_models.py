@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -24,10 +25,10 @@ from implicit.nearest_neighbours import (
 )
 from implicit.utils import ParameterWarning
 from scipy import sparse
-from threadpoolctl import threadpool_limits
 
 from recommender.models._params import Param, validate_params
 from recommender.models.base import IdsAndScores, Recommender, requested_users
+from recommender.models.blas import blas_threads
 
 # implicit scores filtered-out slots with -FLT_MAX; anything this low is padding.
 _PADDING_BELOW = float(-np.finfo(np.float32).max) / 2
@@ -40,8 +41,8 @@ _SHARED: dict[str, Param] = {
 }
 
 
-def _single_thread_blas() -> threadpool_limits:
-    return threadpool_limits(1, user_api="blas")
+def _single_thread_blas() -> AbstractContextManager[object]:
+    return blas_threads(1)
 
 
 def _padded(ids: np.ndarray, scores: np.ndarray, N: int) -> IdsAndScores:
