@@ -212,16 +212,16 @@ class EncodedEvents:
         ``build_interactions`` of the same rows would. ``reference`` (epoch seconds) is where
         the decay's ages are measured from; by default the newest of those rows.
         """
-        users, items, values = self.users, self.items, self.weights(weights)
+        values = self.weights(weights)
+        if rows is None:  # every row: the codes already number the ids by first appearance
+            if half_life_days > 0:
+                values *= decay(self.seconds, half_life_days, reference)
+            return _aggregate(self.users, self.items, values, self.user_ids, self.item_ids)
+        values = values[rows]
         if half_life_days > 0:
-            seconds = self.seconds if rows is None else self.seconds[rows]
-            decayed = decay(seconds, half_life_days, reference)
-        if rows is not None:
-            users, items, values = users[rows], items[rows], values[rows]
-        if half_life_days > 0:
-            values *= decayed
-        user_codes, user_ids = self._subset(users, self.user_ids)
-        item_codes, item_ids = self._subset(items, self.item_ids)
+            values *= decay(self.seconds[rows], half_life_days, reference)
+        user_codes, user_ids = self._subset(self.users[rows], self.user_ids)
+        item_codes, item_ids = self._subset(self.items[rows], self.item_ids)
         return _aggregate(user_codes, item_codes, values, user_ids, item_ids)
 
     @staticmethod
