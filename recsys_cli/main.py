@@ -38,7 +38,6 @@ app.add_typer(ab_cmd.app, name="ab")
 app.add_typer(report_cmd.app, name="report")
 
 
-
 def main() -> None:
     """The ``recsys`` console script: the app, then a quick exit.
 

@@ -59,12 +59,24 @@ def test_a_new_experiment_keeps_its_artifacts_in_the_store_folder(
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_threads_opening_one_new_experiment_create_it_once(tmp_path: Path) -> None:
+def test_threads_opening_one_new_experiment_create_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        ids = list(pool.map(lambda _: ensure_experiment("shared", uri), range(3)))
+    ensure_experiment("first", uri)  # the store exists: the threads race on the experiment only
+    look_up = MlflowClient.get_experiment_by_name
+
+    def slow_look_up(client: MlflowClient, name: str) -> object:
+        found = look_up(client, name)
+        time.sleep(0.2)  # every thread has looked before any creates, unless they take turns
+        return found
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", slow_look_up)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(lambda _: ensure_experiment("shared", uri), range(4)))
     assert len(set(ids)) == 1
     names = [e.name for e in MlflowClient(tracking_uri=uri).search_experiments()]
     assert names.count("shared") == 1
