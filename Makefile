@@ -22,7 +22,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check recommender training serving recsys_cli tests benchmarks
+	$(BIN)/ruff check recommender storage training serving recsys_cli tests benchmarks
 
 mlflow-ui: install
 	$(BIN)/python mlflow/serve_ui.py

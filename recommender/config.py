@@ -186,6 +186,7 @@ class ServingConfig(_Section):
     new_item_days: int = Field(default=14, ge=0)
     new_item_max_events: int = Field(default=20, ge=0)
     prefix: str = "recsys:"
+    redis_url: str | None = None
 
 
 class RecsysConfig(_Section):

@@ -11,49 +11,23 @@ A push is due for a user at an instant when:
 4. at least one candidate slot item is left once purchased, unavailable and recently pushed
    items (the last ``no_repeat_days``) are removed; up to ``push_items`` are sent (``pick``).
 
-``RECORD_SCRIPT`` is the Lua script both callers run to record a push: it re-checks the cap and
-the no-repeat rule atomically, so concurrent callers can never exceed them.
+``decide`` applies all four to one user; both callers run it. Recording a push (and re-checking
+the cap atomically) is the storage layer's (``storage.push_state``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
-from recommender.codec import RankedList
 from recommender.config import PushConfig, RulesConfig, SlotConfig
+from recommender.lists import Profile, RankedList
 from recommender.rules import active_slot, in_quiet_hours
 
 DAY_SECONDS = 24 * 3600
-COUNT_TTL_SECONDS = 2 * DAY_SECONDS
-"""The daily counter outlives its local date by a day, whatever the time zone."""
-
-RECORD_SCRIPT = """
--- KEYS[1]: the user's counter for the local date; KEYS[2]: the user's pushed-items sorted set.
--- ARGV: cap, counter ttl, sorted-set ttl, now (epoch s), no-repeat cutoff (epoch s), items...
--- Returns 1 (recorded), 0 (daily cap reached) or -1 (an item was pushed since the cutoff).
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
-  return 0
-end
-for i = 6, #ARGV do
-  local last = redis.call('ZSCORE', KEYS[2], ARGV[i])
-  if last and tonumber(last) > tonumber(ARGV[5]) then
-    return -1
-  end
-end
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
-for i = 6, #ARGV do
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[i])
-end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
-"""
-RECORDED, CAPPED, REPEATED = 1, 0, -1
-
 
 def push_slot(at: datetime, rules: RulesConfig, push: PushConfig) -> SlotConfig | None:
     """The push slot active at ``at``, or ``None`` (no slot, not a push slot, quiet hours)."""
@@ -146,12 +120,76 @@ def candidates(slot: SlotConfig, item_ids: Sequence[str], slot_lists: Sequence[R
     return ids, scores, reasons
 
 
-def record_args(at: datetime, push: PushConfig, items: Sequence[str]) -> list[object]:
-    """``ARGV`` of ``RECORD_SCRIPT`` for pushing ``items`` at ``at``."""
-    return [push.max_per_user_per_day, COUNT_TTL_SECONDS, pushed_ttl_seconds(push),
-            int(at.timestamp()), int(no_repeat_cutoff(at, push)), *items]
+NO_PROFILE = "no_profile"
+NO_AFFINITY = "no_affinity"
+CAPPED = "capped"
+NOTHING_LEFT = "nothing_left"
+PUSH = "push"
 
 
-def day_key(day: date) -> str:
-    """The local date as used in counter keys."""
-    return day.isoformat()
+@dataclass(frozen=True)
+class UserState:
+    """A user's live push state: purchases since training, items pushed within the no-repeat
+    window, pushes sent on the local date."""
+
+    purchased: frozenset[str]
+    recent: frozenset[str]
+    sent_today: int
+
+
+@dataclass(frozen=True)
+class SlotCatalog:
+    """What every user's decision for one slot and version shares. Arrays are per item index:
+    ``repeatable`` (a repeatable category), ``member`` (a slot item)."""
+
+    slot: SlotConfig
+    push: PushConfig
+    item_ids: Sequence[str]
+    category_names: Sequence[str]
+    repeatable: np.ndarray
+    member: np.ndarray
+    new_lists: Sequence[RankedList]
+    popular: RankedList
+    unavailable: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``items`` to push (empty when none) and why: ``push`` or the reason there is none."""
+
+    items: list[dict[str, object]]
+    reason: str
+
+
+def affinity(catalog: SlotCatalog, profile: Profile) -> float:
+    """The user's affinity to the catalog's slot (``slot_affinity`` of a decoded profile)."""
+    categories = [catalog.category_names[code] for code in profile.categories.tolist()]
+    seen_in_slot = float(catalog.member[profile.seen].mean()) if len(profile.seen) else 0.0
+    return slot_affinity(categories, profile.shares, seen_in_slot, catalog.slot)
+
+
+def blocked(catalog: SlotCatalog, profile: Profile, state: UserState) -> set[str]:
+    """Items the user must not be pushed: seen in training or bought since (unless repeatable),
+    unavailable, or pushed within the no-repeat window."""
+    ids, repeatable = catalog.item_ids, catalog.repeatable
+    out = {ids[i] for i in profile.seen.tolist() if not repeatable[i]}
+    if state.purchased:
+        again = {ids[i] for i in np.flatnonzero(repeatable).tolist()}
+        out |= state.purchased - again
+    return out | catalog.unavailable | state.recent
+
+
+def decide(catalog: SlotCatalog, profile: Profile | None, slot_lists: Sequence[RankedList],
+           state: UserState) -> Decision:
+    """Whether to push to one user now, and which items (rules 2-4 of the module docstring;
+    the caller has checked rule 1)."""
+    if profile is None:
+        return Decision([], NO_PROFILE)
+    if not has_affinity(affinity(catalog, profile), catalog.push):
+        return Decision([], NO_AFFINITY)
+    if cap_reached(state.sent_today, catalog.push):
+        return Decision([], CAPPED)
+    ids, scores, reasons = candidates(catalog.slot, catalog.item_ids, slot_lists,
+                                      catalog.new_lists, catalog.popular, catalog.member)
+    items = pick(ids, scores, reasons, blocked(catalog, profile, state), catalog.slot.push_items)
+    return Decision(items, PUSH if items else NOTHING_LEFT)

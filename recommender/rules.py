@@ -19,6 +19,9 @@ import pandas as pd
 
 from recommender.config import PushConfig, RulesConfig, SlotConfig, parse_hhmm
 
+ANY_SLOT = "any"
+"""The slot name of lists that apply at any time of day (e.g. the plain popular list)."""
+
 
 def in_window(moment: time, start: time, end: time) -> bool:
     """``start <= moment < end``, wrapping past midnight when ``end <= start``."""

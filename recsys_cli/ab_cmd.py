@@ -22,11 +22,10 @@ from recsys_cli.common import (
 )
 
 if TYPE_CHECKING:
-    import redis
-
-    from recommender.keys import Keys
+    from storage.connect import SyncClient
+    from storage.experiments import ExperimentRecord
+    from storage.keys import Keys
     from training.ab_offline import OfflineComparison, VersionInfo
-    from training.experiments import ExperimentRecord
 
 OFFLINE_EXAMPLE = (
     "Example: recsys ab offline --a products@champion --b products@challenger "
@@ -139,16 +138,12 @@ def _side(info: VersionInfo) -> str:
     return f"{info.ref} ({version}{info.model})"
 
 
-def _redis(config: Path | None) -> tuple[redis.Redis, Keys]:
-    """The configured Redis (``RECSYS_REDIS_URL`` or the embedded one) and its key names."""
-    import redis
+def _redis(config: Path | None) -> tuple[SyncClient, Keys]:
+    """The configured Redis and its key names (``recsys_cli.storage_opts``)."""
+    from recsys_cli.storage_opts import open_storage
 
-    from recommender.config import load_config
-    from recommender.keys import Keys
-    from recsys_cli.embedded_redis import redis_url
-
-    cfg = load_config(resolve_config_path(config))
-    return redis.Redis.from_url(redis_url()), Keys(cfg.serving.prefix)
+    client, keys, _ = open_storage(config)
+    return client, keys
 
 
 @app.command(
@@ -181,11 +176,11 @@ def start(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from recommender.config import load_config
+    from recsys_cli.storage_opts import open_storage
     from training.experiments import VariantSpec, registry_publisher, start_experiment
 
-    client, keys = _redis(config)
-    publisher = registry_publisher(client, load_config(resolve_config_path(config)))
+    client, keys, cfg = open_storage(config)
+    publisher = registry_publisher(client, cfg, keys)
     step = stepper()
     published: list[str] = []
 
@@ -223,10 +218,11 @@ def stop(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from training.experiments import stop_experiment
+    from storage.experiments import stop_experiment
+    from training.publish import RETAIN_SECONDS
 
     client, keys = _redis(config)
-    record = stop_experiment(client, keys, name)
+    record = stop_experiment(client, keys, name, retain_seconds=RETAIN_SECONDS)
     if as_json:
         typer.echo(json.dumps(record.to_json()))
         return
@@ -244,7 +240,7 @@ def list_(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from training.experiments import list_experiments
+    from storage.experiments import list_experiments
 
     client, keys = _redis(config)
     records = list_experiments(client, keys)
@@ -291,28 +287,29 @@ def report(
     import asyncio
     from datetime import UTC, datetime
 
-    import redis.asyncio as aredis
-
-    from recsys_cli.embedded_redis import redis_url
-    from serving.experiments import Experiment, experiment_report
+    from recommender.config import load_config
+    from recsys_cli.storage_opts import storage_settings
+    from serving.experiments import experiment_report
     from serving.settings import load_settings
+    from storage.experiments import ExperimentRecord
+    from storage.reader import Store
 
     if metric not in ("conversion", "ctr"):
         fail(f"--metric must be conversion or ctr, got {metric!r}")
-    _, keys = _redis(config)
+    settings = storage_settings(load_config(resolve_config_path(config)))
     window = load_settings().ab_attribution_hours * 3600
 
     async def read() -> dict[str, Any] | None:
-        client = aredis.Redis.from_url(redis_url())
+        store = Store.connect(settings.url, settings.prefix)
         try:
-            raw = await client.hget(keys.experiments(), name)
+            (raw,) = await store.pipeline(lambda p: p.hget(store.keys.experiments(), name))
             if raw is None:
                 return None
             return await experiment_report(
-                client, keys, Experiment.from_json(raw), metric, datetime.now(UTC), window
+                store, ExperimentRecord.from_json(raw), metric, datetime.now(UTC), window
             )
         finally:
-            await client.aclose()
+            await store.close()
 
     body = asyncio.run(read())
     if body is None:

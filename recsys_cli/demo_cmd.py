@@ -54,8 +54,9 @@ def demo(
         bool, typer.Option("--check", help="Make the sample requests, print them, exit 0 if right.")
     ] = False,
 ) -> None:
+    from recommender.config import RecsysConfig
     from recsys_cli.demo_checks import DemoRequests, pick_demo_user, run_checks
-    from recsys_cli.embedded_redis import redis_url
+    from recsys_cli.storage_opts import storage_settings
 
     events = data_dir / "events.csv"
     catalog = data_dir / "items.csv"
@@ -109,7 +110,7 @@ def demo(
         "champion",
     )
     _recsys("models", "list", DEMO_MODEL)
-    os.environ["RECSYS_REDIS_URL"] = redis_url()
+    os.environ.update(storage_settings(RecsysConfig()).environment())
     _recsys("publish", f"{DEMO_MODEL}@champion")
 
     api_keys = os.environ.get("RECSYS_API_KEYS") or DEMO_KEY

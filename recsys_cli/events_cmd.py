@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from recsys_cli.common import ConfigOpt, echo_err, guarded, resolve_config_path
+from recsys_cli.common import ConfigOpt, echo_err, guarded
+from recsys_cli.storage_opts import PrefixOpt, RedisUrlOpt, open_storage
 
 app = typer.Typer(help="The events sent to POST /v1/events.", no_args_is_help=True)
 
@@ -34,21 +35,17 @@ def sink(
         str, typer.Option("--consumer", help="Consumer name; keep it across restarts.")
     ] = "sink-1",
     config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
 ) -> None:
-    import redis
-
-    from recommender.config import load_config
-    from recommender.keys import Keys
-    from recsys_cli.embedded_redis import redis_url
     from training.sink import EventSink, SinkStats
 
-    settings = load_config(resolve_config_path(config))
-    client = redis.Redis.from_url(redis_url())
+    client, keys, _ = open_storage(config, redis_url, prefix)
 
     def progress(stats: SinkStats) -> None:
         echo_err(f"… {stats.events:,} events in {len(stats.files):,} files")
 
-    runner = EventSink(client, Keys(settings.serving.prefix), out, batch=batch,
+    runner = EventSink(client, keys, out, batch=batch,
                        block_ms=block_ms, consumer=consumer, progress=progress)
     try:
         stats = runner.run(once=once)

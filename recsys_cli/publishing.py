@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import redis
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recommender.config import RecsysConfig
 from recsys_cli.common import mlflow_session
-from recsys_cli.embedded_redis import redis_url
+from recsys_cli.storage_opts import storage_settings
+from storage.connect import connect
 from training.model_store import load_version
 from training.publish import PublishStats, publish_version
 
 
 def publish_ref(
-    ref: str, config: RecsysConfig, top_n: int = 100, quiet: bool = False
+    ref: str, config: RecsysConfig, top_n: int = 100, quiet: bool = False,
+    redis_url: str | None = None, prefix: str | None = None,
 ) -> PublishStats:
-    """Load ``ref`` (``NAME@ALIAS``) from MLflow and publish it to the configured Redis."""
+    """Load ``ref`` (``NAME@ALIAS``) from MLflow and publish it to the configured Redis
+    (``recsys_cli.storage_opts``: the flags, else the environment, else ``config``)."""
+    settings = storage_settings(config, redis_url, prefix)
     with mlflow_session():
         loaded = load_version(ref)
-    client = redis.Redis.from_url(redis_url())
+    client = connect(settings.url)
     name = loaded.name or ref.partition("@")[0]
     version = loaded.version or (loaded.run_id or "run")
     with Progress(
@@ -46,4 +49,5 @@ def publish_ref(
             config,
             top_n=top_n,
             progress=progress,
+            keys=settings.keys,
         )

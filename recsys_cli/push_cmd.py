@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from recsys_cli.common import ConfigOpt, echo_err, fail, guarded, resolve_config_path
+from recsys_cli.common import ConfigOpt, echo_err, fail, guarded
+from recsys_cli.storage_opts import PrefixOpt, RedisUrlOpt, open_storage
 
 app = typer.Typer(help="Pushes: who gets which items at which slot.", no_args_is_help=True)
 
@@ -29,25 +30,22 @@ def plan(
         str | None, typer.Option("--model", help="Model name (default: the only live one).")
     ] = None,
     config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
 ) -> None:
     import orjson
-    import redis
 
-    from recommender.config import load_config
-    from recommender.keys import Keys
-    from recsys_cli.embedded_redis import redis_url
     from training.push_plan import plan as plan_pushes
 
     try:
         when = date.fromisoformat(day)
     except ValueError:
         fail(f"--date: expected YYYY-MM-DD, got {day!r}")
-    settings = load_config(resolve_config_path(config))
-    client = redis.Redis.from_url(redis_url())
+    client, keys, _ = open_storage(config, redis_url, prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as handle:
         stats = plan_pushes(
-            client, Keys(settings.serving.prefix), slot, when,
+            client, keys, slot, when,
             lambda line: handle.write(orjson.dumps(line) + b"\n"), model=model,
             progress=lambda users: echo_err(f"… {users:,} users read"),
         )

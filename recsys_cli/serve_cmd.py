@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli.common import ConfigOpt, JsonOpt, guarded, resolve_config_path
+from recsys_cli.storage_opts import PrefixOpt, RedisUrlOpt, storage_settings
 
 PUBLISH_EXAMPLE = "Example: recsys publish products@champion --top-n 100"
 SERVE_EXAMPLE = "Example: RECSYS_API_KEYS=secret recsys serve --port 8000"
@@ -25,6 +26,8 @@ def publish(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION of a registered model.")],
     top_n: Annotated[int, typer.Option("--top-n", min=1, max=1000, help="List length.")] = 100,
     config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     import json
@@ -33,7 +36,8 @@ def publish(
     from recsys_cli.publishing import publish_ref
 
     cfg = load_config(resolve_config_path(config))
-    stats = publish_ref(ref, cfg, top_n=top_n, quiet=as_json)
+    stats = publish_ref(ref, cfg, top_n=top_n, quiet=as_json, redis_url=redis_url,
+                        prefix=prefix)
     if as_json:
         typer.echo(json.dumps(stats.__dict__))
         return
@@ -50,10 +54,14 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
 ) -> None:
-    from recsys_cli.embedded_redis import redis_url
+    from recommender.config import load_config
 
-    os.environ["RECSYS_REDIS_URL"] = redis_url()
+    settings = storage_settings(load_config(resolve_config_path(config)), redis_url, prefix)
+    os.environ.update(settings.environment())  # the workers read their settings from it
     from serving.main import run
 
     run(host=host, port=port, workers=workers)

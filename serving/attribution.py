@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import redis.asyncio as aredis
-from redis.asyncio.client import Pipeline
-
 from recommender.abtest import VariantCounts
-from recommender.keys import Keys, ab_field
 from serving.rec_ids import RecIdSigner, Rejection
+from storage.events import Attribution
+from storage.keys import Keys, ab_field
+from storage.reader import Store
 
 ATTRIBUTED = ("click", "cart", "purchase")
 """The event types counted per variant (others, such as ``view``, are not attributed)."""
@@ -40,11 +39,6 @@ _PFADD_CHUNK = 10_000
 def utc_day(when: datetime | None = None) -> str:
     """``YYYY-MM-DD`` of ``when`` (default now) in UTC: the day of an A/B count."""
     return (when or datetime.now(UTC)).astimezone(UTC).date().isoformat()
-
-
-def days_between(first: date, last: date) -> list[str]:
-    """Every day from ``first`` to ``last`` inclusive, as ``YYYY-MM-DD``."""
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 class Snapshot(NamedTuple):
@@ -85,7 +79,7 @@ class Impressions:
             self._users[key] |= users
 
     @staticmethod
-    def queue(pipe: Pipeline, snapshot: Snapshot) -> None:
+    def queue(pipe: Any, snapshot: Snapshot) -> None:
         """Queue the writes of ``snapshot`` on ``pipe`` (HINCRBY and PFADD)."""
         for (key, field), count in snapshot.counts.items():
             pipe.hincrby(key, field, count)
@@ -94,42 +88,36 @@ class Impressions:
             for start in range(0, len(members), _PFADD_CHUNK):
                 pipe.pfadd(key, *members[start : start + _PFADD_CHUNK])
 
-    async def flush(
-        self, client: aredis.Redis, then: Callable[[Pipeline], None] | None = None
-    ) -> list[Any]:
+    async def flush(self, store: Store, then: Callable[[Any], None] | None = None) -> list[Any]:
         """Write what is buffered, plus the commands ``then`` queues, in one round trip; the
         replies of ``then``'s commands are returned. On failure the counts are kept."""
         snapshot = self.take()
-        pipe = client.pipeline(transaction=False)
-        self.queue(pipe, snapshot)
-        written = len(pipe.command_stack)
-        if then is not None:
-            then(pipe)
-        if not pipe.command_stack:
+        written = 0
+
+        def queue(pipe: Any) -> None:
+            nonlocal written
+            self.queue(pipe, snapshot)
+            written = len(pipe)
+            if then is not None:
+                then(pipe)
+
+        if not snapshot.counts and then is None:
             return []
         try:
-            replies = await pipe.execute()
+            replies = await store.pipeline(queue)
         except BaseException:
             self.restore(snapshot)
             raise
-        return list(replies[written:])
-
-
-class Target(NamedTuple):
-    """What an accepted event counts: ``field`` of hash ``counts``, once per ``seen`` key."""
-
-    seen: str
-    counts: str
-    field: str
+        return replies[written:]
 
 
 def targets(
     events: Sequence[Any], signer: RecIdSigner, keys: Keys, now: datetime, window_seconds: float
-) -> list[Target | Rejection | None]:
-    """Per event (with ``user_id``, ``item_id``, ``event``, ``rec_id``): a ``Target``, the
+) -> list[Attribution | Rejection | None]:
+    """Per event (with ``user_id``, ``item_id``, ``event``, ``rec_id``): a ``Attribution``, the
     ``Rejection`` to count, or ``None`` when there is nothing to count (no ``rec_id``, an event
     type that is not attributed, a plain unsigned id, a response outside experiments)."""
-    out: list[Target | Rejection | None] = []
+    out: list[Attribution | Rejection | None] = []
     day, seconds = utc_day(now), now.timestamp()
     for event in events:
         if event.rec_id is None or event.event not in ATTRIBUTED:
@@ -139,7 +127,7 @@ def targets(
         if isinstance(payload, Rejection):
             out.append(None if payload is Rejection.UNSIGNED else payload)
         elif payload.experiment:
-            out.append(Target(
+            out.append(Attribution(
                 keys.ab_seen(payload.experiment, event.event, event.user_id, event.item_id),
                 keys.ab_counts(payload.experiment, day),
                 ab_field(event.event, payload.variant),
@@ -154,8 +142,7 @@ def _count(raw: dict[bytes, bytes], field: str) -> int:
 
 
 async def read_counts(
-    client: aredis.Redis, keys: Keys, experiment: str, variants: Sequence[str],
-    days: Sequence[str],
+    store: Store, experiment: str, variants: Sequence[str], days: Sequence[str],
 ) -> tuple[dict[str, VariantCounts], dict[str, dict[str, dict[str, int]]], dict[str, int]]:
     """Per variant, the counts summed over ``days``; per day (with counts), variant and metric
     (``impressions``, ``requests``, ``click``, ``cart``, ``purchase``); rejected ``rec_id``s.
@@ -163,14 +150,16 @@ async def read_counts(
     Impressions are raised to at least the clicks and purchases: a click can be written before
     the impression of its response is (impressions are written about once a second).
     """
-    pipe = client.pipeline(transaction=False)
-    for day in days:
-        pipe.hgetall(keys.ab_counts(experiment, day))
-    for variant in variants:
-        pipe.pfcount(keys.ab_users(experiment, variant))
-    pipe.hgetall(keys.ab_rejected())
-    replies = await pipe.execute()
-    per_day_raw, users, rejected = replies[: len(days)], replies[len(days) : -1], replies[-1]
+    keys = store.keys
+
+    def queue(pipe: Any) -> None:
+        for day in days:
+            pipe.hgetall(keys.ab_counts(experiment, day))
+        pipe.hgetall(keys.ab_rejected())
+
+    replies = await store.pipeline(queue)
+    per_day_raw, rejected = replies[: len(days)], replies[-1]
+    users = await store.cardinalities([keys.ab_users(experiment, v) for v in variants])
     metrics = (IMPRESSIONS, REQUESTS, *ATTRIBUTED)
     per_day = {
         day: {variant: {metric: _count(raw, ab_field(metric, variant)) for metric in metrics}

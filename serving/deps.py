@@ -10,11 +10,12 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
+from recommender.data.catalog import KINDS
 from serving.errors import Unauthorized
 from serving.metrics import Metrics
 from serving.settings import ServingSettings
-from serving.store import Store
 from serving.version import VersionView
+from storage.reader import Store
 
 API_KEY_HEADER = "X-API-Key"
 MAX_N = 100
@@ -93,7 +94,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 VersionDep = Annotated[VersionView, Depends(get_version)]
 ContextDep = Annotated[Context, Depends(get_context)]
 
-Kind = Literal["product", "content"]
+Kind = Literal[KINDS]  # type: ignore[valid-type]
 KindQuery = Annotated[Kind, Query(description="Which items: `product` or `content`.")]
 NQuery = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many items, 1..{MAX_N}.")]
 AtQuery = Annotated[

@@ -6,10 +6,11 @@ route lists several problems)::
     ServingError
     ├── Unauthorized      401 unauthorized        missing or wrong X-API-Key
     ├── NotFound          404 not_found / unknown_item
-    ├── InvalidRequest    422 invalid_request     a parameter is out of range or unparseable
-    ├── StoreUnavailable  503 redis_unavailable   Redis cannot be reached (recovers by itself)
-    └── NoLiveModel       503 no_live_model       nothing published, or several models and no
-                                                  RECSYS_MODEL_NAME
+    └── InvalidRequest    422 invalid_request     a parameter is out of range or unparseable
+
+    storage.StoreUnavailable  503 redis_unavailable   Redis cannot be reached (recovers by itself)
+    storage.NoLiveModel       503 no_live_model       nothing published, or several models and no
+                                                      RECSYS_MODEL_NAME
 
 FastAPI's own validation errors become 422 ``invalid_request`` naming each field; Starlette's
 HTTP errors (unknown route, wrong method) keep their status.
@@ -25,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.responses import OrjsonResponse
+from storage.errors import NoLiveModel, StorageError
 
 
 class ServingError(Exception):
@@ -55,14 +57,6 @@ class InvalidRequest(ServingError):
     status, code = 422, "invalid_request"
 
 
-class StoreUnavailable(ServingError):
-    status, code = 503, "redis_unavailable"
-
-
-class NoLiveModel(ServingError):
-    status, code = 503, "no_live_model"
-
-
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
@@ -80,6 +74,9 @@ def error_response(error: Exception) -> OrjsonResponse:
         status, code, message, details = error.status, error.code, error.message, error.details
         if isinstance(error, Unauthorized):
             headers = {"WWW-Authenticate": "APIKey"}
+    elif isinstance(error, StorageError):
+        status, details, message = 503, None, str(error)
+        code = "no_live_model" if isinstance(error, NoLiveModel) else "redis_unavailable"
     elif isinstance(error, RequestValidationError):
         status, code, details = 422, InvalidRequest.code, None
         message = "; ".join(_describe(problem) for problem in error.errors())
@@ -88,7 +85,7 @@ def error_response(error: Exception) -> OrjsonResponse:
         code = _HTTP_CODES.get(status, "http_error")
         message = str(error.detail)
     elif isinstance(error, redis.exceptions.RedisError):
-        status, code, details = StoreUnavailable.status, StoreUnavailable.code, None
+        status, code, details = 503, "redis_unavailable", None
         message = f"Redis failed: {error}"
     else:  # pragma: no cover - registered only for the types above
         raise error
@@ -106,6 +103,6 @@ async def _handle(request: Request, error: Exception) -> OrjsonResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error type through ``error_response``."""
-    for kind in (ServingError, RequestValidationError, StarletteHTTPException,
+    for kind in (ServingError, StorageError, RequestValidationError, StarletteHTTPException,
                  redis.exceptions.RedisError):
         app.add_exception_handler(kind, _handle)

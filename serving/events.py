@@ -3,16 +3,12 @@
 Validation looks at every event before anything is written: one bad event rejects the whole
 batch with 422 ``invalid_events`` listing each ``{"index", "field", "reason"}``.
 
-Accepted events go to Redis in ONE Lua script call (atomic, one round trip). For each event:
-
-- with an ``event_id``: ``SET event:<id> 1 NX EX <7 days>``; when the key already exists the
-  event is a duplicate, counted but not appended again;
-- ``XADD`` to the events stream (fields ``user_id item_id event timestamp [rec_id] [event_id]``,
-  ``timestamp`` in UTC ISO-8601 with ``Z``);
-- a ``purchase`` also ``SADD``s the item to the user's ``purchased`` set, which recommendations
-  read, so the item is excluded from the next response at once;
-- an event whose ``rec_id`` names an A/B experiment counts a click, cart or purchase of its
-  variant, or the reason it was rejected (``serving.attribution``).
+Accepted events go to Redis in one round trip (``storage.events``): one atomic script
+de-duplicates on ``event_id``, appends to the stream (fields ``user_id item_id event timestamp
+[rec_id] [event_id]``, ``timestamp`` in UTC ISO-8601 with ``Z``) and counts A/B attribution (a
+click, cart or purchase of the variant whose ``rec_id`` it carries, or the reason it was
+rejected, ``serving.attribution``); a ``purchase`` also adds the item to the user's ``purchased``
+set, which recommendations read, so the item is excluded from the next response at once.
 
 The vocabulary is the set of event types of the live version's ``events.weights`` (written by
 ``publish``); with no live version, ``DEFAULT_WEIGHTS``. ``timestamp`` is required (the spec's
@@ -21,7 +17,6 @@ data contract): ISO-8601 *with* an offset, or epoch seconds (a number).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -29,56 +24,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import redis.exceptions
 
 from recommender.config import DEFAULT_WEIGHTS
-from recommender.keys import Keys
-from serving.attribution import Target
-from serving.errors import InvalidRequest, NoLiveModel, ServingError, StoreUnavailable
+from serving.errors import InvalidRequest, ServingError
 from serving.rec_ids import Rejection
-from serving.store import Store
+from storage import events as stream
+from storage.errors import NoLiveModel, StoreUnavailable
+from storage.events import Attribution, StreamEvent
+from storage.reader import Store
 
 MAX_EVENTS = 1000
-DEDUPE_SECONDS = 7 * 24 * 3600
 MAX_FUTURE = timedelta(days=1)
 MAX_ID_LENGTH = 256
 PURCHASE = "purchase"
-
-_APPEND = """
--- KEYS[1]: stream; KEYS[2]: rejected rec_id counters. Per event i (1-based) of n: KEYS[2+i]
--- dedupe key, KEYS[2+n+i] purchased set, KEYS[2+2n+i] A/B "seen" key, KEYS[2+3n+i] A/B counts.
--- ARGV[1]: dedupe seconds; ARGV[2]: attribution window seconds; ARGV[3]: JSON array of
--- [fields, has_id, is_purchase, item_id, ab] where ab is "" (nothing to count), "!" .. reason
--- (a rejected rec_id) or the field of the A/B counts hash to increment once per "seen" key.
-local events = cjson.decode(ARGV[3])
-local n = #events
-local accepted, duplicates = 0, 0
-for i = 1, n do
-  local event = events[i]
-  local fresh = true
-  if event[2] == 1 then
-    fresh = redis.call('SET', KEYS[2 + i], '1', 'NX', 'EX', ARGV[1])
-  end
-  if fresh then
-    redis.call('XADD', KEYS[1], '*', unpack(event[1]))
-    if event[3] == 1 then
-      redis.call('SADD', KEYS[2 + n + i], event[4])
-    end
-    local ab = event[5]
-    if string.sub(ab, 1, 1) == '!' then
-      redis.call('HINCRBY', KEYS[2], string.sub(ab, 2), 1)
-    elseif ab ~= '' and redis.call('SET', KEYS[2 + 2 * n + i], '1', 'NX', 'EX', ARGV[2]) then
-      redis.call('HINCRBY', KEYS[2 + 3 * n + i], ab, 1)
-    end
-    accepted = accepted + 1
-  else
-    duplicates = duplicates + 1
-  end
-end
-return {accepted, duplicates}
-"""
-_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
-
 
 class InvalidEvents(InvalidRequest):
     code = "invalid_events"
@@ -201,56 +159,39 @@ def validate(events: list[Any], vocabulary: Collection[str], now: datetime
     return good, problems
 
 
-def vocabulary_of(meta: dict[str, Any] | None) -> frozenset[str]:
-    """The event types of a version manifest (``DEFAULT_WEIGHTS`` when it names none)."""
-    weights = ((meta or {}).get("events") or {}).get("weights") or DEFAULT_WEIGHTS
-    return frozenset(weights)
-
-
 async def current_vocabulary(live: Any) -> frozenset[str]:
     """The live version's vocabulary; the default one while nothing is published."""
     try:
         view = await live.current()
     except NoLiveModel:
-        return vocabulary_of(None)
-    return vocabulary_of(view.meta)
+        return frozenset(DEFAULT_WEIGHTS)
+    return frozenset(view.manifest.events.weights or DEFAULT_WEIGHTS)
 
 
 async def append(
     store: Store,
     events: list[Event],
-    targets: Sequence[Target | Rejection | None] | None = None,
+    targets: Sequence[Attribution | Rejection | None] | None = None,
     window_seconds: float = 0,
 ) -> tuple[int, int]:
-    """Append ``events`` atomically (see the module doc); ``(accepted, duplicates)``.
+    """Append ``events`` (``storage.events.append``); ``(accepted, duplicates)``.
 
     ``targets`` (``serving.attribution.targets``) says per event what it counts for A/B tests;
-    ``window_seconds`` is how long one user's event on one item is counted only once.
+    ``window_seconds`` is how long one user's event on one item is counted only once. When Redis
+    fails mid-call the batch may or may not be stored: ``StoreUnavailable`` says so, and sending
+    it again is safe for events with an ``event_id``.
     """
-    keys: Keys = store.keys
     targets = targets or [None] * len(events)
-    dedupe = [keys.event_seen(e.event_id) if e.event_id else keys.events() for e in events]
-    purchased = [keys.purchased(e.user_id) for e in events]
-    seen = [t.seen if isinstance(t, Target) else keys.events() for t in targets]
-    counts = [t.counts if isinstance(t, Target) else keys.events() for t in targets]
-    spec = [[e.fields(), int(e.event_id is not None), int(e.event == PURCHASE), e.item_id,
-             _ab(target)] for e, target in zip(events, targets, strict=True)]
-    args = (len(events) * 4 + 2, keys.events(), keys.ab_rejected(), *dedupe, *purchased, *seen,
-            *counts, DEDUPE_SECONDS, max(1, math.ceil(window_seconds)), orjson.dumps(spec))
+    entries = [
+        StreamEvent(e.fields(), e.user_id, e.item_id, e.event_id, e.event == PURCHASE,
+                    attribution=t if isinstance(t, Attribution) else None,
+                    rejected=t.value if isinstance(t, Rejection) else None)
+        for e, t in zip(events, targets, strict=True)
+    ]
     try:
-        try:
-            accepted, duplicates = await store.client.evalsha(_APPEND_SHA, *args)
-        except redis.exceptions.NoScriptError:
-            accepted, duplicates = await store.client.eval(_APPEND, *args)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        return await stream.append(store, entries, math.ceil(window_seconds))
+    except StoreUnavailable as exc:
         raise StoreUnavailable(
-            f"Redis is unreachable ({exc}); no event of this batch was stored, send it again"
+            f"{exc}. The batch may or may not have been stored: send it again; events with an "
+            "event_id are stored once whatever the retries"
         ) from exc
-    return int(accepted), int(duplicates)
-
-
-def _ab(target: Target | Rejection | None) -> str:
-    """The ``ab`` element of an event in the script's spec."""
-    if isinstance(target, Target):
-        return target.field
-    return f"!{target.value}" if target is not None else ""

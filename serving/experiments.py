@@ -15,112 +15,27 @@ kinds when it names none) is split; the rest gets the live version.
 from __future__ import annotations
 
 import asyncio
-import bisect
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
-import redis.asyncio as aredis
 from fastapi import Depends, Request
 
 from recommender.abtest import build_report
-from recommender.keys import Keys
-from serving.attribution import Impressions, days_between, read_counts
-from serving.errors import NoLiveModel, StoreUnavailable
+from serving.attribution import Impressions, read_counts
 from serving.live import LiveVersions
 from serving.rec_ids import RecIdSigner, load_signer
 from serving.settings import ServingSettings
-from serving.store import Store, _unavailable_on_failure
 from serving.version import VersionView
+from storage.errors import NoLiveModel, StoreUnavailable
+from storage.experiments import ExperimentRecord, parse_records
+from storage.reader import Store
 
-RUNNING = "running"
 FLUSH_SECONDS = 1.0
 """How often a serving worker writes its buffered impressions, with or without traffic."""
-_SCALE = 1 << 64
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One arm of an experiment: a weight and the published version it serves."""
-
-    name: str
-    weight: float
-    model: str
-    version: str
-    namespace: str
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment record, as ``training.experiments`` writes it."""
-
-    name: str
-    status: str
-    control: str
-    kinds: frozenset[str]
-    variants: tuple[Variant, ...]
-    started_at: datetime
-    stopped_at: datetime | None
-    bounds: tuple[int, ...]
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Experiment:
-        data = json.loads(raw)
-        variants = tuple(
-            Variant(v["name"], float(v["weight"]), v["model"], str(v["version"]), v["namespace"])
-            for v in data["variants"]
-        )
-        total = sum(v.weight for v in variants)
-        cumulative, bounds = 0.0, []
-        for variant in variants[:-1]:
-            cumulative += variant.weight
-            bounds.append(int(cumulative / total * _SCALE))
-        stopped = data.get("stopped_at")
-        return cls(
-            name=data["name"],
-            status=data["status"],
-            control=data["control"],
-            kinds=frozenset(data.get("kinds") or ()),
-            variants=variants,
-            started_at=datetime.fromisoformat(data["started_at"]),
-            stopped_at=datetime.fromisoformat(stopped) if stopped else None,
-            bounds=tuple(bounds),
-        )
-
-    @property
-    def running(self) -> bool:
-        return self.status == RUNNING
-
-    def covers(self, kind: str) -> bool:
-        """Whether traffic of ``kind`` is split by this experiment."""
-        return not self.kinds or kind in self.kinds
-
-    def assign(self, user_id: str) -> Variant:
-        """The variant of ``user_id`` (stable; see the module docstring)."""
-        digest = hashlib.blake2b(f"{self.name}:{user_id}".encode(), digest_size=8).digest()
-        return self.variants[bisect.bisect_right(self.bounds, int.from_bytes(digest, "big"))]
-
-    def days(self, now: datetime, window_seconds: float) -> list[str]:
-        """The UTC days that can hold its counts: from the start to today, or to the end of
-        the attribution window after it stopped."""
-        last = now if self.stopped_at is None else min(
-            now, self.stopped_at + timedelta(seconds=window_seconds))
-        return days_between(self.started_at.astimezone(UTC).date(), last.astimezone(UTC).date())
-
-    def describe(self) -> dict[str, Any]:
-        """The record for a report: status, kinds, times and variants."""
-        return {
-            "name": self.name, "status": self.status, "control": self.control,
-            "kinds": sorted(self.kinds), "started_at": self.started_at.isoformat(),
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-            "variants": [{"name": v.name, "weight": v.weight, "model": v.model,
-                          "version": v.version} for v in self.variants],
-        }
 
 
 @dataclass(frozen=True)
@@ -141,7 +56,7 @@ class Experiments:
         self.live = live
         self.impressions = impressions
         self.refresh_seconds = refresh_seconds
-        self.running: tuple[Experiment, ...] = ()
+        self.running: tuple[ExperimentRecord, ...] = ()
         self._raw: dict[bytes, bytes] | None = None
         self._views: dict[str, VersionView] = {}
         self._checked = float("-inf")
@@ -156,7 +71,7 @@ class Experiments:
                 return Arm(experiment.name, variant.name, self._views[variant.namespace])
         return None
 
-    async def current(self) -> tuple[Experiment, ...]:
+    async def current(self) -> tuple[ExperimentRecord, ...]:
         """The running experiments (re-read when older than ``refresh_seconds``)."""
         if time.monotonic() - self._checked < self.refresh_seconds or (
             self._lock.locked() and self._raw is not None
@@ -169,10 +84,9 @@ class Experiments:
 
     async def _refresh(self) -> None:
         key = self.store.keys.experiments()
-        async with _unavailable_on_failure():
-            (raw,) = await self.impressions.flush(self.store.client, lambda p: p.hgetall(key))
+        (raw,) = await self.impressions.flush(self.store, lambda p: p.hgetall(key))
         if raw != self._raw:
-            running = tuple(e for e in map(Experiment.from_json, raw.values()) if e.running)
+            running = tuple(e for e in parse_records(list(raw.values())) if e.running)
             self._views = await self._load_views(running)
             # An experiment with a variant whose version is gone is not served at all, so
             # that its arms stay comparable; its users get the live version.
@@ -181,7 +95,7 @@ class Experiments:
             self._raw = raw
         self._checked = time.monotonic()
 
-    async def _load_views(self, running: tuple[Experiment, ...]) -> dict[str, VersionView]:
+    async def _load_views(self, running: tuple[ExperimentRecord, ...]) -> dict[str, VersionView]:
         """The versions the variants serve: kept, the live one, or loaded from Redis."""
         views = {}
         try:
@@ -224,8 +138,7 @@ class ABTesting:
 
     async def flush(self) -> None:
         """Write the buffered impressions now."""
-        async with _unavailable_on_failure():
-            await self.impressions.flush(self.store.client)
+        await self.impressions.flush(self.store)
 
     async def flush_every(self, seconds: float) -> None:
         """Write the buffered impressions every ``seconds``, until cancelled (run by the app's
@@ -244,22 +157,22 @@ class ABTesting:
         except StoreUnavailable as exc:
             log.error("impressions not written at shutdown: %s", exc.message)
 
-    async def experiment(self, name: str) -> Experiment | None:
+    async def experiment(self, name: str) -> ExperimentRecord | None:
         """The record of experiment ``name`` (running or stopped), read now."""
-        async with _unavailable_on_failure():
-            raw = await self.store.client.hget(self.store.keys.experiments(), name)
-        return Experiment.from_json(raw) if raw is not None else None
+        (raw,) = await self.store.pipeline(
+            lambda pipe: pipe.hget(self.store.keys.experiments(), name))
+        return ExperimentRecord.from_json(raw) if raw is not None else None
 
 
 async def experiment_report(
-    client: aredis.Redis, keys: Keys, experiment: Experiment, metric: str, now: datetime,
+    store: Store, experiment: ExperimentRecord, metric: str, now: datetime,
     window_seconds: float,
 ) -> dict[str, Any]:
     """The report of ``experiment`` from the counts in Redis: ``build_report``'s JSON (per
     variant counts, rates with 95% Wilson intervals, uplift, p-value; the verdict on
     ``metric``) with the experiment record, the counts per day and the rejected ``rec_id``s."""
     counts, per_day, rejected = await read_counts(
-        client, keys, experiment.name, [v.name for v in experiment.variants],
+        store, experiment.name, [v.name for v in experiment.variants],
         experiment.days(now, window_seconds),
     )
     report = build_report(experiment.name, counts, experiment.control, metric)

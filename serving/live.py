@@ -10,25 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from serving.errors import NoLiveModel
-from serving.store import Store
 from serving.version import VersionView
-
-
-def choose(live: dict[str, str], model_name: str | None) -> str:
-    """The namespace to serve: ``model_name``'s, or the only live model's."""
-    if model_name is not None:
-        if model_name not in live:
-            others = f" (live: {', '.join(sorted(live))})" if live else ""
-            raise NoLiveModel(f"model {model_name!r} has no published version{others}; "
-                              f"run `recsys publish {model_name}@champion`")
-        return live[model_name]
-    if len(live) == 1:
-        return next(iter(live.values()))
-    if not live:
-        raise NoLiveModel("no model is published yet; run `recsys publish NAME@ALIAS`")
-    raise NoLiveModel(f"several models are live ({', '.join(sorted(live))}); set "
-                      "RECSYS_MODEL_NAME to the one to serve")
+from storage.live import choose
+from storage.reader import Store
 
 
 class LiveVersions:

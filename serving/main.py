@@ -17,7 +17,7 @@ from serving.live import LiveVersions
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import OrjsonResponse
 from serving.settings import ServingSettings, load_settings
-from serving.store import Store
+from storage.reader import Store
 
 DESCRIPTION = """Recommendations, similar items and popular lists for mini-program shops,
 answered from the model version published to Redis (`recsys publish NAME@ALIAS`).
@@ -32,7 +32,9 @@ V1_ROUTERS = (recommendations.router, items.router, popular.router, push.router,
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """The app, reading Redis as ``settings`` say (default: the ``RECSYS_*`` environment)."""
     settings = settings or load_settings()
-    store = Store.from_settings(settings)
+    store = Store.connect(settings.redis_url, settings.prefix,
+                          timeout_seconds=settings.redis_timeout_seconds,
+                          max_connections=settings.redis_max_connections)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -21,16 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.codec import (
-    ListView,
-    RankedList,
-    decode_profile,
-    read_categories,
-    read_list,
-)
 from recommender.config import SlotConfig
+from recommender.lists import RankedList
 from recommender.rules import boost
 from serving.version import VersionView
+from storage.codec import ListView, decode_profile, read_categories, read_list
 
 PERSONALIZED = "personalized"
 POPULAR = "popular"
@@ -184,7 +179,7 @@ def _new_items(view: VersionView, request: Request, categories: list[int],
                seen: Callable[[], np.ndarray], skip: set[int]) -> list[int]:
     """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first."""
     picked: list[int] = []
-    names = view.meta["categories"]
+    names = view.manifest.categories
     for code in categories:
         ranked = view.new_items.get(names[code])
         if ranked is None:

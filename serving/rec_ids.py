@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from serving.settings import ServingSettings
-from serving.store import Store, _unavailable_on_failure
+from storage.reader import Store
 
 FORMAT = 1
 TAG_BYTES = 12
@@ -152,9 +152,7 @@ async def load_signer(store: Store, settings: ServingSettings) -> RecIdSigner:
     if settings.secret is not None:
         return RecIdSigner(hashlib.sha256(settings.secret.get_secret_value().encode()).digest())
     key = store.keys.secret()
-    async with _unavailable_on_failure():
-        pipe = store.client.pipeline(transaction=False)
-        pipe.set(key, secrets.token_bytes(SECRET_BYTES), nx=True)
-        pipe.get(key)  # ours, or the one another worker created first
-        _, secret = await pipe.execute()
+    _, secret = await store.pipeline(lambda pipe: (
+        pipe.set(key, secrets.token_bytes(SECRET_BYTES), nx=True),
+        pipe.get(key)))  # ours, or the one another worker created first
     return RecIdSigner(secret)

@@ -9,8 +9,8 @@ from serving.errors import InvalidRequest, UnknownItem
 from serving.experiments import ABTesting
 from serving.metrics import Metrics
 from serving.rec_ids import new_rec_id
-from serving.store import Store
 from serving.version import VersionView
+from storage.reader import Store
 
 
 def slot_at(view: VersionView, at: str | None) -> SlotConfig | None:

@@ -7,11 +7,16 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from recommender.keys import DEFAULT_PREFIX
+from storage.keys import DEFAULT_PREFIX
+from storage.settings import DEFAULT_URL
 
 
 class ServingSettings(BaseSettings):
-    """``RECSYS_REDIS_URL``, ``RECSYS_API_KEYS`` (comma-separated), ``RECSYS_MODEL_NAME``, ...
+    """``RECSYS_REDIS_URL`` (``redis+cluster://host:port`` for a Redis Cluster),
+    ``RECSYS_PREFIX``, ``RECSYS_API_KEYS`` (comma-separated), ``RECSYS_MODEL_NAME``, ...
+
+    ``recsys serve`` resolves the URL and prefix like every command (flag > environment >
+    ``recsys.toml`` > default, ``storage.settings``) and hands them to the app in the environment.
 
     A/B testing: ``RECSYS_ADMIN_KEYS`` (comma-separated) open the ``/v1/admin`` routes;
     ``RECSYS_SECRET`` signs ``rec_id``s (unset: a secret generated once and kept in Redis, so
@@ -21,7 +26,7 @@ class ServingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = DEFAULT_URL
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_name: str | None = None
     prefix: str = DEFAULT_PREFIX

@@ -7,19 +7,19 @@ where list indexing beats numpy scalar access.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from recommender.codec import RankedList, decode_list
 from recommender.config import RulesConfig, SlotConfig
-from recommender.keys import ANY_SLOT, VersionKeys, bucket_of, popular_field
+from recommender.lists import RankedList, empty_list
 from recommender.rules import SlotClock
-from serving.errors import NoLiveModel
-from serving.store import VersionBlobs
+from storage.codec import decode_list
+from storage.keys import ANY_SLOT, VersionKeys, bucket_of, popular_field
+from storage.live import incomplete
+from storage.manifest import Manifest
+from storage.reader import VersionBlobs
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,7 @@ class VersionView:
     version: str
     namespace: str
     keys: VersionKeys
-    meta: dict[str, Any]
-    rules: RulesConfig
+    manifest: Manifest
     clock: SlotClock
     repeatable_categories: frozenset[str]
     user_buckets: int
@@ -63,21 +62,23 @@ class VersionView:
         found = self.popular.get(popular_field(kind, slot.name if slot else ANY_SLOT))
         if found is None:
             found = self.popular.get(popular_field(kind))
-        return found if found is not None else RankedList(np.empty(0, np.int64), np.empty(0))
+        return found if found is not None else empty_list()
 
     def indices(self, item_ids: list[str]) -> list[int]:
         """Indices of the known ids among ``item_ids`` (unknown ones are skipped)."""
         index_of = self.index_of
         return [index_of[i] for i in item_ids if i in index_of]
 
+    @property
+    def rules(self) -> RulesConfig:
+        return self.manifest.rules
+
     @classmethod
     def from_blobs(cls, namespace: str, keys: VersionKeys, blobs: VersionBlobs) -> VersionView:
         if blobs.meta is None or blobs.items is None:
-            raise NoLiveModel(
-                f"the live version {namespace!r} is incomplete or expired in Redis; publish again"
-            )
-        meta = json.loads(blobs.meta)
-        rules = RulesConfig.model_validate(meta["rules"])
+            raise incomplete(namespace)
+        manifest = Manifest.from_bytes(blobs.meta)
+        rules = manifest.rules
         table = pa.ipc.open_stream(blobs.items).read_all()
         categories = table.column("category").to_pylist()
         repeatable = frozenset(rules.repeatable_categories)
@@ -87,18 +88,17 @@ class VersionView:
             for slot in rules.slots
         }
         return cls(
-            name=meta["name"],
-            version=meta["version"],
+            name=manifest.name,
+            version=manifest.version,
             namespace=namespace,
             keys=keys,
-            meta=meta,
-            rules=rules,
+            manifest=manifest,
             clock=SlotClock(rules),
             repeatable_categories=repeatable,
-            user_buckets=int(meta["user_buckets"]),
-            item_buckets=int(meta["item_buckets"]),
-            kinds=frozenset(meta["kinds"]),
-            slot_lists={kind: frozenset(s) for kind, s in meta["slot_lists"].items()},
+            user_buckets=manifest.user_buckets,
+            item_buckets=manifest.item_buckets,
+            kinds=frozenset(manifest.kinds),
+            slot_lists={kind: frozenset(s) for kind, s in manifest.slot_lists.items()},
             item_ids=item_ids,
             index_of={item: i for i, item in enumerate(item_ids)},
             kind_of=table.column("kind").to_pylist(),

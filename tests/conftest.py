@@ -14,11 +14,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from recsys_cli.embedded_redis import server_binary
+from storage.connect import SyncClient, connect
+
+if TYPE_CHECKING:
+    from tests.redis_cluster import ClusterProcess
 
 LOCAL_SERVER = "redis://127.0.0.1:6379"
 TEST_DB = 11
@@ -84,10 +90,40 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+CLUSTER_TESTS = (
+    "tests/serving/",
+    "tests/training/test_publish.py",
+    "tests/training/test_publish_atomicity.py",
+    "tests/training/test_push_plan.py",
+    "tests/training/test_experiments.py",
+    "tests/training/test_sink.py",
+    "tests/e2e/test_ab_simulation.py",
+)
+"""Tests of the storage layer's users that run against one Redis AND a real Redis Cluster."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = Path(metafunc.definition.fspath).as_posix()
+    if "redis_backend" in metafunc.fixturenames and any(
+            part in path for part in CLUSTER_TESTS):
+        metafunc.parametrize("redis_backend", ["node", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def redis_url_for(redis_server: str) -> Callable[[int], str]:
-    """``redis_url_for(13)`` -> the URL of database 13 of the test server."""
-    return lambda db: f"{redis_server}/{db}"
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    """``node`` (one Redis) or ``cluster`` (the session's Redis Cluster)."""
+    return getattr(request, "param", "node")
+
+
+@pytest.fixture
+def redis_url_for(redis_backend: str, request: pytest.FixtureRequest) -> Callable[[int], str]:
+    """``redis_url_for(13)`` -> the URL of database 13 of the test server; on the cluster
+    (one database only) the cluster's URL, the prefix keeping tests apart."""
+    if redis_backend == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+        return lambda db: str(url)
+    server = request.getfixturevalue("redis_server")
+    return lambda db: f"{server}/{db}"
 
 
 @pytest.fixture
@@ -96,21 +132,22 @@ def redis_url(redis_url_for: Callable[[int], str]) -> str:
 
 
 @pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+def redis_client(redis_url: str) -> Iterator[SyncClient]:
+    """A sync client of ``redis_url``: ``redis.Redis`` or, on the cluster, ``RedisCluster``."""
+    client = connect(redis_url)
     yield client
     client.close()
 
 
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    """Delete every key starting with ``prefix``."""
+def delete_prefix(client: SyncClient, prefix: str) -> None:
+    """Delete every key starting with ``prefix`` (on every node of a cluster)."""
     batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for start in range(0, len(batch), 1000):
-        client.unlink(*batch[start : start + 1000])
+    for key in batch:
+        client.unlink(key)
 
 
 @pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
+def prefix(redis_client: SyncClient) -> Iterator[str]:
     """A key prefix of this test alone; its keys are deleted afterwards."""
     value = f"test:{uuid.uuid4().hex[:12]}:"
     yield value
@@ -126,3 +163,27 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """A real 3-master Redis Cluster of our own, started once for the session."""
+    from tests.redis_cluster import ClusterProcess  # here: that module imports free_port from us
+
+    cluster = ClusterProcess(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: ClusterProcess) -> Iterator[RedisCluster]:
+    """A redis-py cluster client on ``redis_cluster``; the cluster is flushed afterwards."""
+    client = RedisCluster(host="127.0.0.1", port=redis_cluster.ports[0])
+    try:
+        yield client
+    finally:
+        client.close()
+        redis_cluster.flush()

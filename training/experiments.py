@@ -1,36 +1,32 @@
-"""A/B experiments between model versions: start, stop and list them in Redis (``recsys ab``).
-
-An experiment is one JSON record in the hash ``{prefix}experiments`` (``docs/redis-layout.md``);
-serving re-reads it within a second, so starting or stopping one needs no restart.
+"""A/B experiments between model versions: starting one from registered versions (``recsys ab``).
 
 ``start_experiment`` resolves each variant's ``NAME@ALIAS`` (or ``NAME/VERSION``) to a registered
-version in MLflow, finds the namespace that version was published to (``{prefix}published``, or
-the live pointer) and, when it has none, publishes it first without making it live. In one
-transaction it then writes the record, adds the variants' namespaces to ``{prefix}pinned`` and
-removes their expiry: a later publish that replaces the live version leaves a pinned namespace
-alone, so nothing an experiment serves expires while it runs. ``stop_experiment`` marks the
-record stopped (its counts stay for the report) and gives the namespaces no other running
-experiment uses, and that are not live, the usual ``retain_seconds`` before they expire.
+version in MLflow, finds the namespace that version was published to (``Keys.published``, or
+the live pointer) and, when it has none, publishes it first without making it live; then
+``storage.experiments.open_experiment`` writes the record and pins the namespaces. Stopping and
+listing are ``storage.experiments``'s (``stop_experiment``, ``list_experiments``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import redis
 
 from recommender.config import RecsysConfig
+from recommender.data.catalog import KINDS
 from recommender.errors import ConfigError
-from recommender.keys import Keys, published_field
-from training.publish import RETAIN_SECONDS
+from storage.connect import SyncClient
+from storage.experiments import (
+    RUNNING,
+    ExperimentRecord,
+    VariantRecord,
+    find_published,
+    open_experiment,
+)
+from storage.keys import Keys
 
-RUNNING, STOPPED = "running", "stopped"
-KINDS = ("product", "content")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _VARIANT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SPEC = re.compile(r"^(?P<name>[^=]+)=(?P<ref>.+?)(?::(?P<weight>[0-9]*\.?[0-9]+))?$")
@@ -59,60 +55,6 @@ class VariantSpec:
         return cls(match["name"].strip(), match["ref"].strip(), weight)
 
 
-@dataclass(frozen=True)
-class VariantRecord:
-    """A variant bound to a published version."""
-
-    name: str
-    weight: float
-    ref: str
-    model: str
-    version: str
-    namespace: str
-
-
-@dataclass(frozen=True)
-class ExperimentRecord:
-    """What ``{prefix}experiments`` holds for one experiment (``kinds`` empty = every kind)."""
-
-    name: str
-    status: str
-    control: str
-    kinds: tuple[str, ...]
-    variants: tuple[VariantRecord, ...]
-    started_at: datetime
-    stopped_at: datetime | None = None
-
-    @property
-    def namespaces(self) -> set[str]:
-        return {variant.namespace for variant in self.variants}
-
-    def overlaps(self, kinds: Sequence[str]) -> bool:
-        """Whether this experiment splits traffic of any of ``kinds`` (empty = every kind)."""
-        return not self.kinds or not kinds or bool(set(self.kinds) & set(kinds))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "status": self.status, "control": self.control,
-            "kinds": list(self.kinds),
-            "variants": [asdict(variant) for variant in self.variants],
-            "started_at": self.started_at.isoformat(),
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-        }
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> ExperimentRecord:
-        data = json.loads(raw)
-        stopped = data.get("stopped_at")
-        return cls(
-            name=data["name"], status=data["status"], control=data["control"],
-            kinds=tuple(data.get("kinds") or ()),
-            variants=tuple(VariantRecord(**variant) for variant in data["variants"]),
-            started_at=datetime.fromisoformat(data["started_at"]),
-            stopped_at=datetime.fromisoformat(stopped) if stopped else None,
-        )
-
-
 def resolve_ref(ref: str) -> tuple[str, str]:
     """``NAME@ALIAS`` or ``NAME/VERSION`` -> the registered ``(name, version)`` (MLflow)."""
     from training.model_store import model_uri
@@ -133,7 +75,7 @@ def resolve_ref(ref: str) -> tuple[str, str]:
     return found.name, found.version
 
 
-def registry_publisher(client: redis.Redis, config: RecsysConfig) -> Publisher:
+def registry_publisher(client: SyncClient, config: RecsysConfig, keys: Keys) -> Publisher:
     """A ``Publisher`` that loads the version from MLflow and publishes it, not live."""
 
     def publish(name: str, version: str) -> str:
@@ -143,29 +85,14 @@ def registry_publisher(client: redis.Redis, config: RecsysConfig) -> Publisher:
         loaded = load_version(f"{name}/{version}")
         stats = publish_version(client, name, version, loaded.model, loaded.interactions,
                                 loaded.catalog, config, top_n=config.serving.top_n,
-                                make_live=False)
+                                make_live=False, keys=keys)
         return stats.namespace
 
     return publish
 
 
-def find_published(client: redis.Redis, keys: Keys, name: str, version: str) -> str | None:
-    """The namespace ``name``/``version`` was last published to, if it is still in Redis."""
-    candidates = []
-    recorded = client.hget(keys.published(), published_field(name, version))
-    if recorded:
-        candidates.append(recorded.decode())
-    live = client.hget(keys.live(), name)
-    if live and live.decode().rsplit(":", 2)[:2] == [name, version]:
-        candidates.append(live.decode())
-    for namespace in candidates:
-        if client.exists(keys.version(namespace).meta()):
-            return namespace
-    return None
-
-
 def start_experiment(
-    client: redis.Redis,
+    client: SyncClient,
     keys: Keys,
     name: str,
     variants: Sequence[VariantSpec],
@@ -215,82 +142,3 @@ def _check(name: str, variants: Sequence[VariantSpec], kinds: Sequence[str]) -> 
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ConfigError(f"--kind {unknown}: expected {' or '.join(KINDS)}")
-
-
-def open_experiment(client: redis.Redis, keys: Keys, record: ExperimentRecord) -> None:
-    """Write ``record`` running, pin its namespaces and remove their expiry, atomically."""
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(keys.experiments(), keys.pinned())
-                for other in _records(pipe, keys):
-                    if other.name == record.name:
-                        raise ConfigError(
-                            f"experiment {record.name!r} already exists ({other.status}, started "
-                            f"{other.started_at:%Y-%m-%d %H:%M} UTC); choose another name")
-                    if other.status == RUNNING and other.overlaps(record.kinds):
-                        raise ConfigError(
-                            f"experiment {other.name!r} already splits "
-                            f"{'/'.join(other.kinds) or 'all'} traffic; stop it first "
-                            f"(recsys ab stop {other.name}) or use another --kind")
-                members = {}
-                for namespace in record.namespaces:
-                    members[namespace] = pipe.smembers(keys.version(namespace).members())
-                    if not members[namespace]:
-                        raise ConfigError(f"published version {namespace!r} is not in Redis "
-                                          "anymore (expired); start the experiment again")
-                pipe.multi()
-                pipe.hset(keys.experiments(), record.name, json.dumps(record.to_json()))
-                pipe.sadd(keys.pinned(), *record.namespaces)
-                for key in set().union(*members.values()):
-                    pipe.persist(key)
-                pipe.execute()
-                return
-            except redis.WatchError:
-                continue
-
-
-def stop_experiment(
-    client: redis.Redis, keys: Keys, name: str, *, retain_seconds: int = RETAIN_SECONDS,
-    now: datetime | None = None,
-) -> ExperimentRecord:
-    """Mark ``name`` stopped and release its namespaces (see the module docstring)."""
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(keys.experiments(), keys.pinned(), keys.live())
-                records = {record.name: record for record in _records(pipe, keys)}
-                record = records.get(name)
-                if record is None:
-                    raise ConfigError(f"no experiment {name!r}; see recsys ab list")
-                if record.status != RUNNING:
-                    raise ConfigError(f"experiment {name!r} is already stopped")
-                needed = set().union(*(other.namespaces for other in records.values()
-                                       if other.status == RUNNING and other.name != name))
-                live = {value.decode() for value in pipe.hvals(keys.live())}
-                released = record.namespaces - needed
-                expiring = set().union(set(), *(
-                    pipe.smembers(keys.version(namespace).members())
-                    for namespace in released - live))
-                stopped = replace(record, status=STOPPED,
-                                  stopped_at=(now or datetime.now(UTC)).astimezone(UTC))
-                pipe.multi()
-                pipe.hset(keys.experiments(), name, json.dumps(stopped.to_json()))
-                if released:
-                    pipe.srem(keys.pinned(), *released)
-                for key in expiring:
-                    pipe.expire(key, retain_seconds)
-                pipe.execute()
-                return stopped
-            except redis.WatchError:
-                continue
-
-
-def list_experiments(client: redis.Redis, keys: Keys) -> list[ExperimentRecord]:
-    """Every experiment, running first, newest first."""
-    records = _records(client, keys)
-    return sorted(records, key=lambda r: (r.status != RUNNING, -r.started_at.timestamp()))
-
-
-def _records(client: Any, keys: Keys) -> list[ExperimentRecord]:
-    return [ExperimentRecord.from_json(raw) for raw in client.hvals(keys.experiments())]

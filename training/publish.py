@@ -15,7 +15,6 @@ runs of a few buckets. Only when all is written does ``make_live`` flip the poin
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,22 +22,19 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
-import redis
 from scipy import sparse
 
-from recommender.codec import encode_lists
 from recommender.config import RecsysConfig
-from recommender.keys import (
-    ANY_SLOT,
-    Keys,
-    VersionKeys,
-    namespace_id,
-    popular_field,
-    published_field,
-)
+from recommender.data.catalog import KINDS
 from recommender.matrix import Interactions
 from recommender.models.base import Recommender
-from training.publish_data import KINDS, ItemTable, item_table, new_item_lists, popular_lists
+from recommender.precompute import ItemTable, item_table, new_item_lists, popular_lists
+from storage.codec import encode_lists
+from storage.connect import SyncClient
+from storage.keys import Keys, VersionKeys, namespace_id, popular_field, published_field
+from storage.manifest import Manifest
+from storage.writer import NamespaceWriter
+from storage.writer import make_live as go_live
 from training.publish_lists import (
     Progress,
     ranking_threads,
@@ -46,10 +42,7 @@ from training.publish_lists import (
     write_similar,
     write_users,
 )
-from training.publish_writer import NamespaceWriter
-from training.publish_writer import make_live as go_live
 
-FORMAT = 1
 RETAIN_SECONDS = 7 * 86_400
 PENDING_SECONDS = 86_400
 BATCH_USERS = 8192
@@ -76,7 +69,7 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 def publish_version(
-    redis_client: redis.Redis,
+    redis_client: SyncClient,
     name: str,
     version: str,
     model: Recommender,
@@ -92,6 +85,7 @@ def publish_version(
     batch_users: int = BATCH_USERS,
     now: datetime | None = None,
     make_live: bool = True,
+    keys: Keys | None = None,
 ) -> PublishStats:
     """Write one model version into its own namespace, then make it the live version of ``name``.
 
@@ -100,8 +94,8 @@ def publish_version(
 
     Parameters
     ----------
-    redis_client : redis.Redis
-        A synchronous client (bytes responses).
+    redis_client : redis.Redis or RedisCluster
+        A synchronous client (bytes responses), ``storage.connect``.
     name, version : str
         The registered model name and version; ``name`` is what serving selects.
     model, train : Recommender, Interactions
@@ -127,11 +121,14 @@ def publish_version(
         Point ``{prefix}live`` at the new version. With ``False`` the live version is untouched
         and the new keys keep their ``pending_seconds`` expiry until an experiment pins them
         (``training.experiments``) or a later ``make_live`` takes them live.
+    keys : Keys, optional
+        The key names (the resolved prefix, ``storage.settings``); default
+        ``Keys(config.serving.prefix)``.
     """
     started = time.perf_counter()
     report = progress or _quiet
     now = now or datetime.now(UTC)
-    keys = Keys(config.serving.prefix)
+    keys = keys or Keys(config.serving.prefix)
     namespace = namespace_id(name, str(version), secrets.token_hex(4))
     vkeys = keys.version(namespace)
     slots = config.rules.slots
@@ -147,7 +144,7 @@ def publish_version(
         _write_tables(writer, vkeys, train, table, config, top_n, now)
         meta = _manifest(name, str(version), namespace, model, train, table, config, top_n,
                          now, user_buckets, item_buckets)
-        writer.set(vkeys.meta(), json.dumps(meta).encode())
+        writer.set(vkeys.meta(), meta.to_bytes())
     report("tables", 1, 1)
     previous = None
     if make_live:
@@ -200,43 +197,28 @@ def _manifest(
     now: datetime,
     user_buckets: int,
     item_buckets: int,
-) -> dict[str, object]:
+) -> Manifest:
     kinds = [kind for kind in KINDS if len(table.candidates(kind))]
     with_lists = slot_candidates(table, config)
     slot_lists = {kind: [slot for k, slot in with_lists if k == kind] for kind in kinds}
-    return {
-        "format": FORMAT,
-        "name": name,
-        "version": version,
-        "namespace": namespace,
-        "published_at": now.astimezone(UTC).isoformat(),
-        "algorithm": model.name,
-        "params": model.params,
-        "top_n": top_n,
-        "users": len(train.users),
-        "items": len(table),
-        "model_items": table.n_model,
-        "user_buckets": user_buckets,
-        "item_buckets": item_buckets,
-        "kinds": kinds,
-        "slot_lists": slot_lists,
-        "any_slot": ANY_SLOT,
-        "categories": table.categories,
-        "rules": config.rules.model_dump(mode="json"),
-        "push": config.push.model_dump(mode="json"),
-        "events": config.events.model_dump(mode="json"),
-        "serving": config.serving.model_dump(mode="json"),
-    }
+    return Manifest(
+        name=name, version=version, namespace=namespace,
+        published_at=now.astimezone(UTC), algorithm=model.name, params=model.params,
+        top_n=top_n, users=len(train.users), items=len(table), model_items=table.n_model,
+        user_buckets=user_buckets, item_buckets=item_buckets, kinds=kinds,
+        slot_lists=slot_lists, categories=table.categories, rules=config.rules,
+        push=config.push, events=config.events, serving=config.serving,
+    )
 
 
-def _memory(client: redis.Redis, written: set[str], vkeys: VersionKeys) -> tuple[int, float]:
+def _memory(client: SyncClient, written: set[str], vkeys: VersionKeys) -> tuple[int, float]:
     """Total ``MEMORY USAGE`` of the namespace, and per user list of the ``rec`` buckets."""
     names = sorted(written)
     pipe = client.pipeline(transaction=False)
     for key in names:
         pipe.memory_usage(key, samples=0)
     sizes = dict(zip(names, pipe.execute(), strict=True))
-    recs = [key for key in names if key.startswith(f"{vkeys.base}rec:")]
+    recs = [key for key in names if "}:rec:" in key]
     for key in recs:
         pipe.hlen(key)
     lists = sum(pipe.execute())

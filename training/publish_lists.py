@@ -17,14 +17,15 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 from scipy import sparse
 
-from recommender.codec import encode_lists, encode_profiles
 from recommender.config import RecsysConfig
-from recommender.keys import VersionKeys, bucket_count, buckets_of
+from recommender.data.catalog import KINDS
 from recommender.matrix import Interactions
 from recommender.models.base import IdsAndScores, Recommender
 from recommender.models.blas import blas_threads
-from training.publish_data import KINDS, ItemTable, affinity, category_onehot
-from training.publish_writer import NamespaceWriter
+from recommender.precompute import ItemTable, affinity, category_onehot
+from storage.codec import encode_lists, encode_profiles
+from storage.keys import VersionKeys, bucket_count, buckets_of
+from storage.writer import NamespaceWriter
 
 SEEN_TIERS = np.array([4, 12, 32])
 """Users are ranked in groups by how many candidates they have seen (<= 4, <= 12, <= 32, more):

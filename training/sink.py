@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
-from recommender.keys import Keys
+from storage.keys import Keys
 
 GROUP = "sink"
 CONSUMER = "sink-1"

@@ -25,11 +25,13 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from recommender.keys import Keys
+from storage.connect import connect
+from storage.experiments import ExperimentRecord, VariantRecord, open_experiment, stop_experiment
+from storage.keys import Keys
 from tests.conftest import delete_prefix
 from tests.serving import world
 from tests.serving.conftest import client_for, make_app
-from training.experiments import ExperimentRecord, VariantRecord, open_experiment, stop_experiment
+from training.publish import RETAIN_SECONDS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -69,7 +71,7 @@ class Outcome:
 @pytest.fixture
 async def lab(redis_url_for: Callable[[int], str]) -> AsyncIterator[Lab]:
     url, prefix = redis_url_for(AB_DB), f"test:sim:{uuid.uuid4().hex[:12]}:"
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     namespace = world.publish(client, prefix).namespace
     app = make_app(url, prefix, admin_keys=ADMIN_KEY)
     try:
@@ -116,7 +118,7 @@ async def simulate(lab: Lab, name: str, users: list[str], p_click: dict[str, flo
     async with await client_for(lab.app, ADMIN_KEY) as admin:
         report = await admin.get(f"/v1/admin/experiments/{name}/report",
                                  params={"metric": "ctr"})
-    stop_experiment(lab.client, lab.keys, name)
+    stop_experiment(lab.client, lab.keys, name, retain_seconds=RETAIN_SECONDS)
     assert report.status_code == 200
     return Outcome(requests, clicks, report.json())
 

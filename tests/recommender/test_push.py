@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from recommender import push
-from recommender.codec import RankedList
 from recommender.config import PushConfig, RulesConfig, SlotConfig
+from recommender.lists import RankedList
 
 BREAKFAST = SlotConfig(name="breakfast", start="06:30", end="09:30", categories=["breakfast"],
                        push=True, push_items=2)
@@ -59,9 +59,7 @@ def test_cap_and_windows() -> None:
     assert not push.cap_reached(1, PUSH) and push.cap_reached(2, PUSH)
     moment = at("2026-11-21T07:30:00+08:00")
     assert push.no_repeat_cutoff(moment, PUSH) == moment.timestamp() - 7 * 86400
-    assert push.record_args(moment, PUSH, ["a", "b"]) == [
-        2, 2 * 86400, 8 * 86400, int(moment.timestamp()), int(moment.timestamp()) - 7 * 86400,
-        "a", "b"]
+    assert push.pushed_ttl_seconds(PUSH) == 8 * 86400
 
 
 def test_pick_skips_blocked_and_repeated_items() -> None:

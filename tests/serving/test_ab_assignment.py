@@ -7,15 +7,15 @@ from collections import Counter
 
 import pytest
 
-from serving.experiments import Experiment
+from storage.experiments import ExperimentRecord
 
 USERS = [f"user-{i}" for i in range(10_000)]
 
 
 def experiment(name: str = "exp", weights: tuple[float, ...] = (50, 50),
-               kinds: list[str] | None = None) -> Experiment:
+               kinds: list[str] | None = None) -> ExperimentRecord:
     names = ["control", "treatment", "third"][: len(weights)]
-    return Experiment.from_json(json.dumps({
+    return ExperimentRecord.from_json(json.dumps({
         "name": name, "status": "running", "control": "control", "kinds": kinds or [],
         "started_at": "2026-11-20T08:00:00+00:00", "stopped_at": None,
         "variants": [{"name": n, "weight": w, "ref": f"shop@{n}", "model": "shop",
@@ -24,7 +24,7 @@ def experiment(name: str = "exp", weights: tuple[float, ...] = (50, 50),
     }))
 
 
-def shares(exp: Experiment) -> dict[str, float]:
+def shares(exp: ExperimentRecord) -> dict[str, float]:
     counts = Counter(exp.assign(user).name for user in USERS)
     return {name: count / len(USERS) for name, count in counts.items()}
 

@@ -19,14 +19,15 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from recommender.keys import Keys
 from serving.attribution import utc_day
-from serving.experiments import Experiment
 from serving.rec_ids import RecId
+from storage.connect import connect
+from storage.experiments import ExperimentRecord, VariantRecord, open_experiment, stop_experiment
+from storage.keys import Keys
 from tests.conftest import delete_prefix
 from tests.serving import world
 from tests.serving.conftest import client_for, make_app
-from training.experiments import ExperimentRecord, VariantRecord, open_experiment, stop_experiment
+from training.publish import RETAIN_SECONDS
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,7 @@ class Shop:
 
 @pytest.fixture
 def ab_client(redis_url_for: Callable[[int], str]) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url_for(AB_DB))
+    client = connect(redis_url_for(AB_DB))
     yield client
     client.close()
 
@@ -73,7 +74,7 @@ def _record(name: str, namespaces: dict[str, str]) -> ExperimentRecord:
 def _name_splitting(namespaces: dict[str, str]) -> str:
     """An experiment name that puts u0 in treatment and u1 in control (found, not random)."""
     for i in range(1000):
-        parsed = Experiment.from_json(json.dumps(_record(f"exp-{i}", namespaces).to_json()))
+        parsed = ExperimentRecord.from_json(json.dumps(_record(f"exp-{i}", namespaces).to_json()))
         if [parsed.assign(user).name for user in ("u0", "u1")] == ["treatment", "control"]:
             return f"exp-{i}"
     raise AssertionError("no name splits u0 and u1")  # pragma: no cover
@@ -154,7 +155,7 @@ async def test_stopping_the_experiment_brings_everyone_back_to_live(
     api: httpx.AsyncClient, shop: Shop
 ) -> None:
     assert (await recs(api, "u0"))["variant"] == "treatment"
-    stop_experiment(shop.client, shop.keys, shop.experiment)
+    stop_experiment(shop.client, shop.keys, shop.experiment, retain_seconds=RETAIN_SECONDS)
     body = await recs(api, "u0")
     assert (body["experiment"], body["model"]["version"]) == (None, "1")
     assert ids(body) == ["p2", "p3", "p0", "p1"]

@@ -9,7 +9,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from recommender.keys import Keys
+from storage.keys import Keys
 from tests.serving.conftest import client_for
 
 pytestmark = pytest.mark.anyio

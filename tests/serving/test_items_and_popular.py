@@ -6,6 +6,7 @@ import httpx
 import pytest
 import redis
 
+from storage.keys import Keys
 from tests.serving.test_recommendations import NOON, ids, reasons
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +31,7 @@ async def test_similar_items_are_available_items_of_the_same_kind(api: httpx.Asy
 async def test_similar_items_skip_what_became_unavailable(
     api: httpx.AsyncClient, redis_client: redis.Redis, prefix: str
 ) -> None:
-    redis_client.sadd(f"{prefix}unavailable", "p1")
+    redis_client.sadd(Keys(prefix).unavailable(), "p1")
     assert ids(await api.get("/v1/items/p0/similar")) == ["p4", "p2", "p3"]
 
 
@@ -71,7 +72,7 @@ async def test_popular_is_slot_aware(api: httpx.AsyncClient) -> None:
 async def test_popular_skips_unavailable_items(
     api: httpx.AsyncClient, redis_client: redis.Redis, prefix: str
 ) -> None:
-    redis_client.sadd(f"{prefix}unavailable", "p4")
+    redis_client.sadd(Keys(prefix).unavailable(), "p4")
     assert ids(await api.get("/v1/popular", params={"at": NOON})) == ["p1", "p0"]
 
 

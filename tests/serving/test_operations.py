@@ -11,6 +11,8 @@ import pytest
 import redis
 from fastapi import FastAPI
 
+from storage.connect import connect
+from storage.keys import Keys
 from tests.conftest import RedisProcess
 from tests.serving import world
 from tests.serving.conftest import client_for, make_app
@@ -85,13 +87,13 @@ async def test_several_live_models_need_a_model_name(
     redis_url: str, redis_client: redis.Redis, prefix: str
 ) -> None:
     world.publish(redis_client, prefix)
-    redis_client.hset(f"{prefix}live", "other", "other:1:x")
+    redis_client.hset(Keys(prefix).live(), "other", "other:1:x")
     ambiguous, chosen = make_app(redis_url, prefix), make_app(redis_url, prefix, model_name="shop")
     async with await client_for(ambiguous) as a, await client_for(chosen) as b:
         refused, served = await a.get("/v1/popular"), await b.get("/v1/popular")
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "no_live_model"
-    assert "set RECSYS_MODEL_NAME" in refused.json()["error"]["message"]
+    assert "RECSYS_MODEL_NAME for the API" in refused.json()["error"]["message"]
     assert served.status_code == 200
     for application in (ambiguous, chosen):
         await application.state.store.close()
@@ -137,7 +139,7 @@ async def test_redis_down_is_503_and_the_service_recovers_by_itself(
     redis_process: RedisProcess,
 ) -> None:
     url, prefix = f"{redis_process.url}/0", "outage:"
-    world.publish(redis.Redis.from_url(url), prefix)
+    world.publish(connect(url), prefix)
     app = make_app(url, prefix, redis_timeout_seconds=0.5)
     async with await client_for(app) as client:
         assert (await client.get(URL.format("u0"))).status_code == 200

@@ -16,7 +16,7 @@ import redis
 from fastapi import FastAPI
 
 from recommender.config import PushConfig, RecsysConfig
-from recommender.keys import Keys
+from storage.keys import Keys
 from tests.serving import world
 from tests.serving.conftest import client_for
 from training.publish import publish_version

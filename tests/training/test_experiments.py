@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from recommender.config import DEFAULT_WEIGHTS
 from recommender.errors import ConfigError
-from recommender.keys import Keys, ab_field, published_field
 from recommender.synth import SynthData
 from recsys_cli.main import app
+from storage.connect import connect
+from storage.keys import Keys, ab_field, published_field
 from tests.conftest import delete_prefix
 from training.experiments import VariantSpec
 from training.registry import promote
@@ -49,7 +50,7 @@ def ab_redis(redis_url_for: Callable[[int], str], tmp_path: Path,
     monkeypatch.setenv("RECSYS_REDIS_URL", url)
     config = tmp_path / "recsys.toml"
     config.write_text(f'[serving]\nprefix = "{prefix}"\n')
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     yield client, Keys(prefix), config
     delete_prefix(client, prefix)
     client.close()

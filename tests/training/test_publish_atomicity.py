@@ -18,6 +18,7 @@ import redis
 from scipy import sparse
 
 from recommender.matrix import IdMap, Interactions
+from storage.keys import Keys
 from tests.serving import world
 from tests.serving.conftest import client_for, make_app
 
@@ -50,7 +51,7 @@ async def test_readers_polling_during_a_publish_see_one_version_at_a_time(
     train, catalog = _shop()
     world.publish(redis_client, prefix, version="1", model=_model(SET_A, 1), train=train,
                   catalog=catalog)
-    monkeypatch.setattr("training.publish_writer.FLUSH_BYTES", 20_000)  # many small blocks
+    monkeypatch.setattr("storage.writer.FLUSH_BYTES", 20_000)  # many small blocks
     app = make_app(redis_url, prefix)
     seen: list[tuple[str, set[int]]] = []
     rng = np.random.default_rng(0)
@@ -77,12 +78,12 @@ async def test_readers_polling_during_a_publish_see_one_version_at_a_time(
 
 _SLOW_PUBLISH = """
 import sys, time
-import redis
-import training.publish_writer
+import storage.writer
+from storage.connect import connect
 from tests.serving import world
 from tests.training.test_publish_atomicity import _model, _shop, SET_B
 
-training.publish_writer.FLUSH_BYTES = 2000  # write as it goes, so there is something to kill
+storage.writer.FLUSH_BYTES = 2000  # write as it goes, so there is something to kill
 
 class Slow(type(_model(SET_B, 2))):
     def _user_scores(self, userids, user_items):
@@ -92,7 +93,7 @@ class Slow(type(_model(SET_B, 2))):
 fast = _model(SET_B, 2)
 slow = Slow(scores=fast.scores, similarity=fast.similarity)
 train, catalog = _shop()
-world.publish(redis.Redis.from_url(sys.argv[1]), sys.argv[2], version="2", model=slow,
+world.publish(connect(sys.argv[1]), sys.argv[2], version="2", model=slow,
               train=train, catalog=catalog, batch_users=50, pending_seconds=900)
 """
 
@@ -108,13 +109,13 @@ def test_a_publish_killed_half_way_leaves_live_untouched_and_its_keys_expiring(
                              env=env)
     try:
         deadline = time.monotonic() + 60
-        while not list(redis_client.scan_iter(match=f"{prefix}v:shop:2:*:rec:*")):
+        while not list(redis_client.scan_iter(match=f"{prefix}v:{{shop:2:*}}:rec:*")):
             assert child.poll() is None, "the publish ended before it could be killed"
             assert time.monotonic() < deadline, "the publish wrote nothing"
             time.sleep(0.02)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    assert redis_client.hgetall(f"{prefix}live") == {b"shop": live.namespace.encode()}
-    partial = list(redis_client.scan_iter(match=f"{prefix}v:shop:2:*"))
+    assert redis_client.hgetall(Keys(prefix).live()) == {b"shop": live.namespace.encode()}
+    partial = list(redis_client.scan_iter(match=f"{prefix}v:{{shop:2:*"))
     assert partial and all(0 < redis_client.ttl(key) <= 900 for key in partial)

@@ -12,8 +12,8 @@ import redis
 from typer.testing import CliRunner
 
 from recommender.errors import ConfigError
-from recommender.keys import Keys
 from recsys_cli.main import app
+from storage.keys import Keys
 from tests.serving.test_push import publish_shop
 from training.push_plan import plan
 

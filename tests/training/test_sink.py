@@ -13,7 +13,7 @@ import pandas as pd
 import redis
 
 from recommender.data import load_events
-from recommender.keys import Keys
+from storage.keys import Keys
 from training.sink import GROUP, EventSink, to_frame, write_partitions
 
 EVENTS = [

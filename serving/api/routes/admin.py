@@ -98,5 +98,5 @@ async def experiment_report_route(
         raise UnknownExperiment(f"no experiment {name!r}; see recsys ab list")
     await ab.flush()
     body: dict[str, Any] = await experiment_report(
-        ab.store.client, ab.store.keys, experiment, metric, datetime.now(UTC), ab.window_seconds)
+        ab.store, experiment, metric, datetime.now(UTC), ab.window_seconds)
     return OrjsonResponse(body)

@@ -21,8 +21,8 @@ async def healthz() -> dict[str, str]:
             responses=UNAVAILABLE)
 async def readyz(store: StoreDep, version: VersionDep) -> dict[str, object]:
     await store.ping()
-    return {"status": "ready", "model": version.model, "published_at":
-            version.meta.get("published_at")}
+    return {"status": "ready", "model": version.model,
+            "published_at": version.manifest.published_at.isoformat()}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

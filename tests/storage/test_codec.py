@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import sparse
 
-from recommender.codec import (
+from storage.codec import (
     decode_list,
     decode_profile,
     encode_lists,

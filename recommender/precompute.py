@@ -18,13 +18,12 @@ import pyarrow as pa
 from scipy import sparse
 
 from recommender.config import RecsysConfig, SlotConfig
+from recommender.data.catalog import KINDS
 from recommender.errors import DataError, Problem
-from recommender.keys import ANY_SLOT
 from recommender.matrix import Interactions
 from recommender.models.base import top_n
-from recommender.rules import boost_scores, slot_item_mask
+from recommender.rules import ANY_SLOT, boost_scores, slot_item_mask
 
-KINDS = ("product", "content")
 AFFINITY_CATEGORIES = 3
 _MAX_CATEGORIES = 0xFFFF
 

@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from recommender.lists import Profile, RankedList
+
 _WIDTHS: dict[int, np.dtype] = {1: np.dtype("<u2"), 2: np.dtype("<u4")}
 _MARKERS = {code: int(np.iinfo(dtype).max) for code, dtype in _WIDTHS.items()}
 _BOUNDS = struct.Struct("<ff")
@@ -40,21 +42,6 @@ _NATIVE_LITTLE = sys.byteorder == "little"
 _HEADER = 9
 _LEVELS = 255
 _NO_CATEGORY = 0xFFFF
-
-
-class RankedList(NamedTuple):
-    """Decoded list: item indices (unsigned ints) and their dequantized scores, best first."""
-
-    items: np.ndarray
-    scores: np.ndarray
-
-
-class Profile(NamedTuple):
-    """Decoded profile: category codes with their shares (best first) and seen item indices."""
-
-    categories: np.ndarray
-    shares: np.ndarray
-    seen: np.ndarray
 
 
 def width_code(n_items: int) -> int:

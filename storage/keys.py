@@ -1,15 +1,22 @@
 """Every Redis key name, built in one place (``docs/redis-layout.md`` documents each one).
 
-Keys come in two families:
+Keys come in four families, each placed by a Redis Cluster *hash tag* (the part between the first
+``{`` and ``}``) so that the keys one operation touches share a hash slot:
 
-- global keys (``Keys``): the live pointer and the live state that outlives a model version
-  (purchases, unavailable items, A/B experiments and their counts);
+- control keys (``{ctl}``): the live pointer, published versions, experiments, pinned versions,
+  the signing secret and the unavailable items: small, read together, changed in transactions;
 - version keys (``VersionKeys``): everything ``publish`` writes for one model version, under a
-  namespace of its own, ``{prefix}v:{name}:{version}:{nonce}:``.
+  namespace of its own. The version-wide keys share the tag ``{<namespace>}``; the per-user data
+  of user bucket ``b`` (lists, slot lists, profile) share ``{<namespace>:u<b>}`` and the similar
+  items of item bucket ``b`` ``{<namespace>:i<b>}``, so a version spreads over every shard while
+  one user's data stays in one slot;
+- per-user live state (``{u:<user_id>}``): purchases since training, push counters;
+- the events stream and what its script touches (``{events}``): the stream, ``event_id``
+  de-duplication and the A/B counts, so appending a batch stays one atomic script.
 
-Per-user and per-item data are spread over hash *buckets* (``bucket_of``): a bucket is a Redis hash
-whose fields are user (or item) ids. A version therefore has a bounded number of keys, so making it
-live, rolling back or expiring it touches a few hundred keys, not millions.
+On a single Redis the tags are just characters. Per-user and per-item data are spread over hash
+*buckets* (``bucket_of``): a bucket is a Redis hash whose fields are user (or item) ids, so a
+version has a bounded number of keys.
 
 Pure string functions: no Redis client here.
 """
@@ -23,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recommender.rules import ANY_SLOT
+
 DEFAULT_PREFIX = "recsys:"
-ANY_SLOT = "any"
-"""The slot name of lists that apply at any time of day (e.g. the plain popular list)."""
 PER_BUCKET = 512
 """Target number of users (or items) per hash bucket."""
 
@@ -68,63 +75,79 @@ def buckets_of(identifiers: np.ndarray | list[str] | pa.Array, buckets: int) -> 
     return (h % np.uint64(buckets)).astype(np.int64)
 
 
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can start every key: no braces (they would move the hash tags)."""
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(f"key prefix {prefix!r} must not contain '{{' or '}}'")
+    return prefix
+
+
 @dataclass(frozen=True)
 class Keys:
     """Global key names under ``prefix``."""
 
     prefix: str = DEFAULT_PREFIX
 
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+
+    # control keys: one slot, changed together in transactions
+
     def live(self) -> str:
         """Hash: model name -> namespace id of its live version."""
-        return f"{self.prefix}live"
-
-    def purchased(self, user_id: str) -> str:
-        """Set: item ids the user bought since the live version was trained (real-time)."""
-        return f"{self.prefix}purchased:{user_id}"
-
-    def unavailable(self) -> str:
-        """Set: item ids that must not be returned right now (sold out, withdrawn)."""
-        return f"{self.prefix}unavailable"
-
-    def events(self) -> str:
-        """Stream: every event accepted by ``POST /v1/events`` (read by the Parquet sink)."""
-        return f"{self.prefix}events"
-
-    def event_seen(self, event_id: str) -> str:
-        """String with expiry: marks an ``event_id`` already accepted (idempotency)."""
-        return f"{self.prefix}event:{event_id}"
-
-    def push_count(self, user_id: str, day: str) -> str:
-        """Counter with expiry: pushes sent to the user on the local date ``day`` (YYYY-MM-DD)."""
-        return f"{self.prefix}push:count:{user_id}:{day}"
-
-    def pushed(self, user_id: str) -> str:
-        """Sorted set with expiry: item id -> epoch seconds it was last pushed to the user."""
-        return f"{self.prefix}push:sent:{user_id}"
+        return f"{self.prefix}{{ctl}}:live"
 
     def published(self) -> str:
         """Hash: ``published_field(name, version)`` -> namespace of that version's last publish."""
-        return f"{self.prefix}published"
-
-    def secret(self) -> str:
-        """String: the key that signs ``rec_id``s when ``RECSYS_SECRET`` is not set."""
-        return f"{self.prefix}secret"
+        return f"{self.prefix}{{ctl}}:published"
 
     def experiments(self) -> str:
         """Hash: experiment name -> its JSON record (variants, versions, kinds, status)."""
-        return f"{self.prefix}experiments"
+        return f"{self.prefix}{{ctl}}:experiments"
 
     def pinned(self) -> str:
         """Set: namespaces that running experiments serve; going live elsewhere keeps them."""
-        return f"{self.prefix}pinned"
+        return f"{self.prefix}{{ctl}}:pinned"
+
+    def secret(self) -> str:
+        """String: the key that signs ``rec_id``s when ``RECSYS_SECRET`` is not set."""
+        return f"{self.prefix}{{ctl}}:secret"
+
+    def unavailable(self) -> str:
+        """Set: item ids that must not be returned right now (sold out, withdrawn)."""
+        return f"{self.prefix}{{ctl}}:unavailable"
+
+    # per-user live state: one slot per user
+
+    def purchased(self, user_id: str) -> str:
+        """Set: item ids the user bought since the live version was trained (real-time)."""
+        return f"{self.prefix}u:{{{user_id}}}:purchased"
+
+    def push_count(self, user_id: str, day: str) -> str:
+        """Counter with expiry: pushes sent to the user on the local date ``day`` (YYYY-MM-DD)."""
+        return f"{self.prefix}u:{{{user_id}}}:push:{day}"
+
+    def pushed(self, user_id: str) -> str:
+        """Sorted set with expiry: item id -> epoch seconds it was last pushed to the user."""
+        return f"{self.prefix}u:{{{user_id}}}:pushed"
+
+    # the events stream and what appending touches: one slot
+
+    def events(self) -> str:
+        """Stream: every event accepted by ``POST /v1/events`` (read by the Parquet sink)."""
+        return f"{self.prefix}{{events}}:stream"
+
+    def event_seen(self, event_id: str) -> str:
+        """String with expiry: marks an ``event_id`` already accepted (idempotency)."""
+        return f"{self.prefix}{{events}}:id:{event_id}"
 
     def ab_counts(self, experiment: str, day: str) -> str:
         """Hash: ``ab_field(metric, variant)`` -> count, for one experiment and UTC day."""
-        return f"{self.prefix}ab:{experiment}:{day}"
+        return f"{self.prefix}{{events}}:ab:{experiment}:{day}"
 
     def ab_users(self, experiment: str, variant: str) -> str:
         """HyperLogLog: the users a variant of an experiment recommended to."""
-        return f"{self.prefix}ab:{experiment}:users:{variant}"
+        return f"{self.prefix}{{events}}:ab:{experiment}:users:{variant}"
 
     def ab_seen(self, experiment: str, event: str, user_id: str, item_id: str) -> str:
         """String with expiry: this user's ``event`` on this item is already attributed.
@@ -133,16 +156,16 @@ class Keys:
         cannot collide and the key stays short.
         """
         pair = hashlib.blake2b(f"{user_id}\0{item_id}".encode(), digest_size=12).hexdigest()
-        return f"{self.prefix}ab:{experiment}:seen:{event}:{pair}"
+        return f"{self.prefix}{{events}}:ab:{experiment}:seen:{event}:{pair}"
 
     def ab_rejected(self) -> str:
         """Hash: reason (``forged``, ``expired``, ``other_user``) -> events whose ``rec_id`` was
         not attributed for it."""
-        return f"{self.prefix}ab:rejected"
+        return f"{self.prefix}{{events}}:ab:rejected"
 
     def version(self, namespace: str) -> VersionKeys:
         """The keys of one published version, by its namespace id."""
-        return VersionKeys(f"{self.prefix}v:{namespace}:")
+        return VersionKeys(f"{self.prefix}v:", namespace)
 
 
 def namespace_id(name: str, version: str, nonce: str) -> str:
@@ -152,49 +175,61 @@ def namespace_id(name: str, version: str, nonce: str) -> str:
 
 @dataclass(frozen=True)
 class VersionKeys:
-    """Key names of one published version; ``base`` ends with ``:``."""
+    """Key names of one published version (``base`` is the prefix and ``v:``)."""
 
     base: str
+    namespace: str
+
+    @property
+    def pattern(self) -> str:
+        """What every key of the namespace starts with (for SCAN in tests and tools)."""
+        return f"{self.base}{{{self.namespace}"
+
+    def _whole(self, name: str) -> str:
+        return f"{self.base}{{{self.namespace}}}:{name}"
+
+    def _user(self, bucket: int, name: str) -> str:
+        return f"{self.base}{{{self.namespace}:u{bucket}}}:{name}"
 
     def meta(self) -> str:
-        """String: JSON manifest of the version (counts, rules, kinds, categories...)."""
-        return f"{self.base}meta"
+        """String: JSON manifest of the version (``storage.manifest.Manifest``)."""
+        return self._whole("meta")
 
     def members(self) -> str:
-        """Set: every other key of this namespace (to persist or expire them together)."""
-        return f"{self.base}keys"
+        """Set: every key of this namespace, itself included (to persist or expire them)."""
+        return self._whole("keys")
 
     def items(self) -> str:
         """String: the item table (Arrow IPC stream); row ``i`` is item index ``i``."""
-        return f"{self.base}items"
+        return self._whole("items")
 
     def users(self) -> str:
         """String: the user ids the model knows (Arrow IPC stream)."""
-        return f"{self.base}users"
-
-    def recs(self, kind: str, bucket: int) -> str:
-        """Hash bucket: user id -> top-N list of ``kind``."""
-        return f"{self.base}rec:{kind}:{bucket}"
-
-    def slot(self, kind: str, slot: str, bucket: int) -> str:
-        """Hash bucket: user id -> top-N list of the slot's items of ``kind``."""
-        return f"{self.base}slot:{kind}:{slot}:{bucket}"
-
-    def profile(self, bucket: int) -> str:
-        """Hash bucket: user id -> category affinity and items seen in training."""
-        return f"{self.base}profile:{bucket}"
-
-    def similar(self, bucket: int) -> str:
-        """Hash bucket: item id -> the most similar items of the same kind."""
-        return f"{self.base}similar:{bucket}"
+        return self._whole("users")
 
     def popular(self) -> str:
         """Hash: ``{kind}:{slot}`` -> popular list (``slot`` is a slot name or ``any``)."""
-        return f"{self.base}popular"
+        return self._whole("popular")
 
     def new_items(self) -> str:
         """Hash: category -> list of new items (recent, little history), newest first."""
-        return f"{self.base}new"
+        return self._whole("new")
+
+    def recs(self, kind: str, bucket: int) -> str:
+        """Hash bucket: user id -> top-N list of ``kind``."""
+        return self._user(bucket, f"rec:{kind}")
+
+    def slot(self, kind: str, slot: str, bucket: int) -> str:
+        """Hash bucket: user id -> top-N list of the slot's items of ``kind``."""
+        return self._user(bucket, f"slot:{kind}:{slot}")
+
+    def profile(self, bucket: int) -> str:
+        """Hash bucket: user id -> category affinity and items seen in training."""
+        return self._user(bucket, "profile")
+
+    def similar(self, bucket: int) -> str:
+        """Hash bucket: item id -> the most similar items of the same kind."""
+        return f"{self.base}{{{self.namespace}:i{bucket}}}:similar"
 
 
 def popular_field(kind: str, slot: str = ANY_SLOT) -> str:

@@ -1,0 +1,100 @@
+"""Every Lua script the service runs in Redis, in one place.
+
+Each script touches keys of one hash slot only (see ``storage.keys``), so it runs unchanged on
+one Redis and on a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script and its SHA1 (for ``EVALSHA``)."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+BUNDLE = Script("""
+-- KEYS[1..ARGV[2]]: hashes read at field ARGV[1]; the remaining KEYS: sets read whole
+-- (members joined by NUL). Each value is framed as a little-endian int32 length (-1 = missing).
+local hashes = tonumber(ARGV[2])
+local out = {}
+for i = 1, #KEYS do
+  local value
+  if i <= hashes then
+    value = redis.call('HGET', KEYS[i], ARGV[1])
+  else
+    value = table.concat(redis.call('SMEMBERS', KEYS[i]), '\\0')
+  end
+  if value then
+    out[i] = struct.pack('<i4', #value) .. value
+  else
+    out[i] = struct.pack('<i4', -1)
+  end
+end
+return table.concat(out)
+""")
+"""One request's reads (``storage.reader.Store.bundle``): hash fields and whole sets."""
+
+APPEND_EVENTS = Script("""
+-- KEYS[1]: stream; KEYS[2]: rejected rec_id counters. Per event i (1-based) of n: KEYS[2+i]
+-- dedupe key, KEYS[2+n+i] A/B "seen" key, KEYS[2+2n+i] A/B counts.
+-- ARGV[1]: dedupe seconds; ARGV[2]: attribution window seconds; ARGV[3]: JSON array of
+-- [fields, has_id, ab] where ab is "" (nothing to count), "!" .. reason (a rejected rec_id)
+-- or the field of the A/B counts hash to increment once per "seen" key.
+-- Returns the 1-based indices of the events that were fresh (not duplicates).
+local events = cjson.decode(ARGV[3])
+local n = #events
+local fresh_ones = {}
+for i = 1, n do
+  local event = events[i]
+  local fresh = true
+  if event[2] == 1 then
+    fresh = redis.call('SET', KEYS[2 + i], '1', 'NX', 'EX', ARGV[1])
+  end
+  if fresh then
+    redis.call('XADD', KEYS[1], '*', unpack(event[1]))
+    local ab = event[3]
+    if string.sub(ab, 1, 1) == '!' then
+      redis.call('HINCRBY', KEYS[2], string.sub(ab, 2), 1)
+    elseif ab ~= '' and redis.call('SET', KEYS[2 + n + i], '1', 'NX', 'EX', ARGV[2]) then
+      redis.call('HINCRBY', KEYS[2 + 2 * n + i], ab, 1)
+    end
+    fresh_ones[#fresh_ones + 1] = i
+  end
+end
+return fresh_ones
+""")
+"""``POST /v1/events``: de-duplicate, append, count A/B events (``storage.events``)."""
+
+RECORD_PUSH = Script("""
+-- KEYS[1]: the user's counter for the local date; KEYS[2]: the user's pushed-items sorted set.
+-- ARGV: cap, counter ttl, sorted-set ttl, now (epoch s), no-repeat cutoff (epoch s), items...
+-- Returns 1 (recorded), 0 (daily cap reached) or -1 (an item was pushed since the cutoff).
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return 0
+end
+for i = 6, #ARGV do
+  local last = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if last and tonumber(last) > tonumber(ARGV[5]) then
+    return -1
+  end
+end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+for i = 6, #ARGV do
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[i])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+""")
+"""Record a push, re-checking the daily cap and the no-repeat rule atomically
+(``storage.push_state``)."""
