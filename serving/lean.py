@@ -21,6 +21,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from urllib.parse import unquote_plus
 
 from fastapi import params
 from fastapi.routing import APIRoute
@@ -42,6 +43,23 @@ class _Param:
     default: Any = None
     adapter: TypeAdapter[Any] | None = None
     dependency: Callable[[Request], Awaitable[Any]] | None = None
+
+
+def query_of(raw: bytes) -> dict[str, str]:
+    """The query string as Starlette's ``request.query_params`` reads it (blank values kept,
+    the last of repeated names wins), without building a ``QueryParams``: percent-decoding only
+    the parts that need it."""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for part in raw.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        out[name] = value
+    return out
 
 
 def _describe(error: ValidationError, alias: str) -> str:
@@ -83,7 +101,7 @@ class LeanRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             check_api_key(request)
-            query = request.query_params
+            query = query_of(request.scope["query_string"])
             kwargs: dict[str, Any] = {}
             problems = []
             for spec in specs:

@@ -3,11 +3,18 @@
 A newly published version is therefore noticed within about a second, without a restart. While
 one request reloads the pointer (and, on a change, the new version's tables), concurrent requests
 keep answering from the version they already have.
+
+A loaded version is moved out of the cyclic garbage collector's sight (``gc.freeze``), with
+everything else alive at that moment (the app, its modules): objects that live for hours gain
+nothing from being traversed, and a full collection over them paused every request in flight for
+about 180 ms on the synth shop (``benchmarks/RESULTS.md``, ``## bench_serving``). Frozen objects
+are still freed by reference counting when a newer version replaces them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 from serving.version import VersionView
@@ -43,4 +50,5 @@ class LiveVersions:
         if self._view is None or self._view.namespace != namespace:
             keys = self.store.keys.version(namespace)
             self._view = VersionView.from_blobs(namespace, keys, await self.store.version(keys))
+            gc.freeze()  # see the module docstring
         self._checked = time.monotonic()

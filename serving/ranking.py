@@ -15,17 +15,13 @@ An unknown user gets the popular list of the kind and slot (reason ``popular``).
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from recommender.config import SlotConfig
 from recommender.lists import RankedList
-from recommender.rules import boost
 from serving.version import VersionView
-from storage.codec import ListView, decode_profile, read_categories, read_list
+from storage.codec import ListView, read_categories, read_list, read_seen
 
 PERSONALIZED = "personalized"
 POPULAR = "popular"
@@ -140,30 +136,69 @@ def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | Non
         return _take_list(view, request, read_list(own), PERSONALIZED, skip, request.n)
     flags, reason = view.slot_flags[slot.name], f"slot:{slot.name}"
     mine = read_list(own)
-    streams = [_stream(mine, flags, False, 1.0, PERSONALIZED),
-               _stream(mine, flags, True, slot.boost, reason)]
+    runs = [_Run(mine, flags, False, 1.0, PERSONALIZED),
+            _Run(mine, flags, True, slot.boost, reason)]
     if slot_blob:
-        streams.append(_stream(read_list(slot_blob), None, True, slot.boost, reason))
-    return _take_stream(view, request, heapq.merge(*streams), skip, request.n)
+        runs.append(_Run(read_list(slot_blob), None, True, slot.boost, reason))
+    return _take_merged(view, request, runs, skip, request.n)
 
 
-def _stream(ranked: ListView, flags: list[bool] | None, member: bool, factor: float,
-            reason: str) -> Iterator[tuple[float, int, str]]:
-    """``(-score, item, reason)`` of the list's items in or out of the slot (``flags``), boosted
-    by ``factor``: best first, lazily, for ``heapq.merge``."""
-    levels, lo, step = ranked.levels, ranked.lo, ranked.step
-    for position, item in enumerate(ranked.items):
-        if flags is None or flags[item] is member:
-            yield -boost(lo + levels[position] * step, factor), item, reason
+class _Run:
+    """The items of a list in (``member``) or out of the slot (``flags``; every item when
+    ``None``), scores boosted by ``factor`` (``recommender.rules.boost``, inlined): best first,
+    one ``head`` ``(-score, item, reason)`` at a time."""
+
+    __slots__ = (
+        "factor",
+        "flags",
+        "head",
+        "items",
+        "levels",
+        "lo",
+        "member",
+        "position",
+        "reason",
+        "step",
+    )
+
+    def __init__(self, ranked: ListView, flags: list[bool] | None, member: bool, factor: float,
+                 reason: str) -> None:
+        self.items, self.levels, self.lo, self.step = (ranked.items, ranked.levels, ranked.lo,
+                                                       ranked.step)
+        self.flags, self.member, self.factor, self.reason = flags, member, factor, reason
+        self.position = -1
+        self.head: tuple[float, int, str] | None = None
+        self.advance()
+
+    def advance(self) -> None:
+        items, flags, member = self.items, self.flags, self.member
+        position = self.position + 1
+        while position < len(items):
+            item = items[position]
+            if flags is None or flags[item] is member:
+                score = self.lo + self.levels[position] * self.step
+                factor = self.factor
+                self.position = position
+                self.head = (-(score * factor if score >= 0 else score / factor), item,
+                             self.reason)
+                return
+            position += 1
+        self.position, self.head = position, None
 
 
-def _take_stream(view: VersionView, request: Request, stream: Iterable[tuple[float, int, str]],
-                 skip: set[int], limit: int) -> list[Item]:
-    """``_take`` over merged ``(-score, item, reason)`` triples."""
+def _take_merged(view: VersionView, request: Request, runs: list[_Run], skip: set[int],
+                 limit: int) -> list[Item]:
+    """``_take`` over the runs merged best first (as ``heapq.merge`` of their heads would)."""
     out: list[Item] = []
     blocked, category, kind = request.blocked, request.category, request.kind
     category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
-    for negative, item, reason in stream:
+    live = [run for run in runs if run.head is not None]
+    while live:
+        run = min(live, key=_head) if len(live) > 1 else live[0]
+        negative, item, reason = run.head  # type: ignore[misc]
+        run.advance()
+        if run.head is None:
+            live.remove(run)
         if item in skip or item in blocked or kind_of[item] != kind:
             continue
         if category is not None and category_of[item] != category:
@@ -175,20 +210,22 @@ def _take_stream(view: VersionView, request: Request, stream: Iterable[tuple[flo
     return out
 
 
+def _head(run: _Run) -> tuple[float, int, str]:
+    return run.head  # type: ignore[return-value]
+
+
 def _new_items(view: VersionView, request: Request, categories: list[int],
-               seen: Callable[[], np.ndarray], skip: set[int]) -> list[int]:
+               seen: Callable[[], frozenset[int]], skip: set[int]) -> list[int]:
     """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first."""
     picked: list[int] = []
-    names = view.manifest.categories
+    names, new_items = view.manifest.categories, view.new_item_ids
+    blocked, kind, category = request.blocked, request.kind, request.category
+    kind_of, category_of = view.kind_of, view.category_of
     for code in categories:
-        ranked = view.new_items.get(names[code])
-        if ranked is None:
-            continue
-        fresh = ranked.items[~np.isin(ranked.items, seen())]
-        for item in fresh.tolist():
-            if (item in skip or item in request.blocked or view.kind_of[item] != request.kind
-                    or (request.category is not None
-                        and view.category_of[item] != request.category)):
+        for item in new_items.get(names[code], ()):
+            if (item in skip or item in blocked or kind_of[item] != kind
+                    or (category is not None and category_of[item] != category)
+                    or item in seen()):
                 continue
             picked.append(item)
             skip.add(item)
@@ -216,21 +253,20 @@ def personalized(
         out.insert(at, {"item_id": view.item_ids[item], "score": score, "reason": NEW})
     del out[request.n :]
     if len(out) < request.n:
-        skip.update(seen().tolist())
+        skip.update(seen())
         ranked = view.popular_list(request.kind, request.slot)
         out += _ranked(view, request, ranked, POPULAR, skip, request.n - len(out))
     return out
 
 
 class _Seen:
-    """A profile's seen items, decoded the first time they are needed."""
+    """A profile's seen items, read the first time they are needed."""
 
     def __init__(self, profile: bytes | None) -> None:
         self.profile = profile
-        self.items: np.ndarray | None = None
+        self.items: frozenset[int] | None = None
 
-    def __call__(self) -> np.ndarray:
+    def __call__(self) -> frozenset[int]:
         if self.items is None:
-            self.items = (decode_profile(self.profile).seen if self.profile
-                          else np.empty(0, np.int64))
+            self.items = frozenset(read_seen(self.profile)) if self.profile else frozenset()
         return self.items

@@ -27,7 +27,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
+import random
 import re
 import secrets
 import struct
@@ -103,7 +103,8 @@ class RecIdSigner:
     ) -> str:
         """The ``rec_id`` of one response to ``user_id``."""
         issued = int(time.time() if now is None else now)
-        body = _HEAD.pack(FORMAT, issued, os.urandom(4), _user_tag(user_id)) + b"".join(
+        nonce = random.getrandbits(32).to_bytes(4, "little")  # unique, not secret: no syscall
+        body = _HEAD.pack(FORMAT, issued, nonce, _user_tag(user_id)) + b"".join(
             map(_text, (experiment or "", variant or "", model, version))
         )
         return base64.urlsafe_b64encode(body + self._tag(body)).rstrip(b"=").decode("ascii")

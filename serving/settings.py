@@ -36,6 +36,8 @@ class ServingSettings(BaseSettings):
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     secret: SecretStr | None = None
     ab_attribution_hours: float = Field(default=24.0, gt=0)
+    otel: bool = False
+    """FastAPI's OpenTelemetry tracing, metrics and logs (needs a configured OTel SDK)."""
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

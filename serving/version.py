@@ -46,6 +46,7 @@ class VersionView:
     slot_flags: dict[str, list[bool]]
     popular: dict[str, RankedList]
     new_items: dict[str, RankedList]
+    new_item_ids: dict[str, list[int]]
 
     @property
     def model(self) -> dict[str, str]:
@@ -80,6 +81,7 @@ class VersionView:
         manifest = Manifest.from_bytes(blobs.meta)
         rules = manifest.rules
         table = pa.ipc.open_stream(blobs.items).read_all()
+        new_items = {k.decode(): decode_list(v) for k, v in blobs.new_items.items()}
         categories = table.column("category").to_pylist()
         repeatable = frozenset(rules.repeatable_categories)
         item_ids = table.column("item_id").to_pylist()
@@ -107,5 +109,6 @@ class VersionView:
             slot_member=slot_member,
             slot_flags={name: mask.tolist() for name, mask in slot_member.items()},
             popular={k.decode(): decode_list(v) for k, v in blobs.popular.items()},
-            new_items={k.decode(): decode_list(v) for k, v in blobs.new_items.items()},
+            new_items=new_items,
+            new_item_ids={name: ranked.items.tolist() for name, ranked in new_items.items()},
         )

@@ -150,6 +150,15 @@ def read_categories(blob: bytes) -> list[int]:
     return [code for code in struct.unpack_from(f"<{k}H", blob, 2) if code != _NO_CATEGORY]
 
 
+def read_seen(blob: bytes) -> list[int]:
+    """A profile's seen item indices as Python ints (``decode_profile`` for a handler)."""
+    code, k = blob[0], blob[1]
+    start = 2 + 3 * k
+    if _NATIVE_LITTLE:
+        return memoryview(blob)[start:].cast(_CASTS[code]).tolist()
+    return np.frombuffer(blob, dtype=_WIDTHS[code], offset=start).tolist()  # pragma: no cover
+
+
 def encode_indices(
     rows: sparse.csr_matrix, n_items: int, prefix: list[bytes] | None = None
 ) -> list[bytes]:

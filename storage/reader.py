@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -80,10 +81,11 @@ async def unavailable_on_failure() -> AsyncIterator[None]:
 class Store:
     """Async reads (and the few writes serving makes) over one node or a cluster."""
 
-    def __init__(self, client: AsyncClient, keys: Keys) -> None:
+    def __init__(self, client: AsyncClient, keys: Keys, lane: _Lane | None = None) -> None:
         self.client = client
         self.keys = keys
         self.cluster = is_cluster(client)
+        self._lane = lane
 
     @classmethod
     def connect(cls, url: str, prefix: str, *, timeout_seconds: float = 1.0,
@@ -95,9 +97,16 @@ class Store:
             retry=Retry(NoBackoff(), retries=1),
             max_connections=max_connections,
         )
-        return cls(client, Keys(prefix))
+        lane = None
+        if not is_cluster(client):
+            pool = aredis.ConnectionPool.from_url(
+                url, socket_timeout=None, socket_connect_timeout=timeout_seconds)
+            lane = _Lane(pool, timeout_seconds, max_connections)
+        return cls(client, Keys(prefix), lane)
 
     async def close(self) -> None:
+        if self._lane is not None:
+            await self._lane.close()
         await self.client.aclose()
 
     async def ping(self) -> None:
@@ -142,7 +151,7 @@ class Store:
 
     async def bundle(self, field: str, hashes: Sequence[str], sets: Sequence[str]) -> Bundle:
         """``HGET h field`` for each hash and ``SMEMBERS s`` for each set, in one round trip."""
-        if self.cluster:
+        if self._lane is None:
             return await self._cluster_bundle(field, hashes, sets)
         keys = [*hashes, *sets]
         command = pack(_EVALSHA, _BUNDLE_SHA, str(len(keys)).encode(),
@@ -180,38 +189,64 @@ class Store:
         return Bundle(values, members)
 
     async def _call(self, command: bytes) -> Any:
-        """Send one packed command and read its reply; a broken connection (e.g. after a Redis
-        restart) is retried once on a fresh one, then ``StoreUnavailable``.
-
-        The client's ``execute_command`` costs about 10 µs more per call (retries, tracing
-        hooks, generic packing): too much for the one command every request makes.
-        """
+        """Send one packed command on the fast lane; a broken connection (e.g. after a Redis
+        restart) is retried once on a fresh one, then ``StoreUnavailable``."""
+        assert self._lane is not None
         try:
-            return await self._send(command)
+            return await self._lane.call(command)
         except redis.exceptions.TimeoutError as exc:
             raise unavailable(exc) from exc
         except redis.exceptions.ConnectionError:
             pass
         try:
-            return await self._send(command)
+            return await self._lane.call(command)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise unavailable(exc) from exc
 
-    async def _send(self, command: bytes) -> Any:
-        pool = self.client.connection_pool  # type: ignore[union-attr]
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(command, check_health=False)
-            reply = await connection.read_response()
-        except redis.exceptions.ResponseError:  # the reply was read: the connection is fine
-            await pool.release(connection)
-            raise
-        except BaseException:  # a reply may be left unread: the connection cannot be reused
-            await connection.disconnect()
-            await pool.release(connection)
-            raise
-        await pool.release(connection)
-        return reply
+
+class _Lane:
+    """The connections of the one command every request makes, kept outside redis-py's pool.
+
+    Measured on the recommendations route (``benchmarks/RESULTS.md``, ``## bench_serving``):
+    the pool's ``get_connection``/``release`` (an ``asyncio.Lock`` and observability hooks) and
+    the per-send ``asyncio.wait_for`` (a task per command, because of ``socket_timeout``) cost
+    about 150 µs of the ~600 µs a request took. Here an idle connection is popped from a list,
+    the command written and its reply read under one ``asyncio.timeout``; a connection that
+    failed is dropped, never reused. At most ``limit`` connections are open; past that a call
+    waits for one to come back.
+    """
+
+    def __init__(self, pool: aredis.ConnectionPool, timeout: float, limit: int) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._idle: list[Any] = []
+        self._free = asyncio.Semaphore(limit)
+
+    async def call(self, command: bytes) -> Any:
+        async with self._free:
+            connection = self._idle.pop() if self._idle else self._pool.make_connection()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    if not connection.is_connected:
+                        await connection.connect()
+                    await connection.send_packed_command(command, check_health=False)
+                    reply = await connection.read_response()
+            except redis.exceptions.ResponseError:  # the reply was read: the connection is fine
+                self._idle.append(connection)
+                raise
+            except TimeoutError as exc:
+                await connection.disconnect(nowait=True)
+                raise redis.exceptions.TimeoutError("Redis did not answer in time") from exc
+            except BaseException:  # a reply may be left unread: the connection cannot be reused
+                await connection.disconnect(nowait=True)
+                raise
+            self._idle.append(connection)
+            return reply
+
+    async def close(self) -> None:
+        for connection in self._idle:
+            await connection.disconnect(nowait=True)
+        self._idle.clear()
 
 
 def _members(part: bytes | None) -> list[str]:

@@ -1,14 +1,26 @@
 """`recsys demo --check` from an empty folder: the whole path on embedded defaults."""
 
+from __future__ import annotations
+
 import os
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from storage.connect import connect
+from storage.keys import Keys
+
+if TYPE_CHECKING:
+    from tests.redis_cluster import ClusterProcess
+
 pytestmark = pytest.mark.slow
+
+RECSYS = [sys.executable, "-m", "recsys_cli.main"]
 
 
 def _free_port() -> int:
@@ -17,17 +29,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_path: Path) -> None:
+def _clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the settings the demo must choose itself."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("RECSYS_REDIS_URL", "MLFLOW_TRACKING_URI", "RECSYS_API_KEYS")
+        if k not in ("RECSYS_REDIS_URL", "RECSYS_PREFIX", "MLFLOW_TRACKING_URI",
+                     "RECSYS_API_KEYS")
     }
-    command = [sys.executable, "-m", "recsys_cli.main"]
+    env.update(extra)
+    return env
+
+
+def _run_demo(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``recsys demo --check`` on a small shop from ``tmp_path``; any embedded Redis stopped."""
     try:
         result = subprocess.run(
             [
-                *command,
+                *RECSYS,
                 "demo",
                 "--check",
                 "--users",
@@ -47,14 +66,44 @@ def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_pa
         )
     finally:
         subprocess.run(
-            [*command, "redis", "stop"], cwd=tmp_path, env=env, capture_output=True, timeout=60
+            [*RECSYS, "redis", "stop"], cwd=tmp_path, env=env, capture_output=True, timeout=60
         )
+    return result
+
+
+def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_path: Path) -> None:
+    result = _run_demo(tmp_path, _clean_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "demo check passed" in result.stdout
     assert result.stdout.count("[ok  ]") == 5
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert (tmp_path / ".recsys" / "redis").is_dir()
     assert "curl -s -H 'X-API-Key: demo-key'" in result.stderr
+
+
+def test_demo_check_runs_on_a_redis_cluster_under_the_environment_prefix(
+    tmp_path: Path, redis_cluster: ClusterProcess
+) -> None:
+    prefix = f"demo-{uuid.uuid4().hex[:12]}:"
+    client = connect(redis_cluster.url)
+    try:
+        result = _run_demo(
+            tmp_path, _clean_env(RECSYS_REDIS_URL=redis_cluster.url, RECSYS_PREFIX=prefix)
+        )
+        written = [key.decode() for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "demo check passed" in result.stdout
+        assert result.stdout.count("[ok  ]") == 5
+        assert f"Redis: {redis_cluster.url}" in result.stderr
+        assert not (tmp_path / ".recsys" / "redis").exists()  # no embedded Redis was started
+        # The demo published under the prefix, on more than one node of the cluster.
+        assert Keys(prefix).live() in written
+        nodes = {client.get_node_from_key(key).name for key in written}
+        assert len(nodes) > 1, written
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.unlink(key)
+        client.close()
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import APIRouter, Header, Query
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from serving.lean import LeanRoute
+from serving.lean import LeanRoute, query_of
 from serving.main import create_app
 from serving.settings import load_settings
 
@@ -37,3 +41,10 @@ def test_the_docs_still_come_from_the_declared_signature() -> None:
     assert operation["security"] == [{"ApiKey": []}]
     example = operation["responses"]["200"]["content"]["application/json"]["example"]
     assert example["items"][0]["reason"] == "slot:breakfast"
+
+
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=6))
+def test_the_query_is_read_as_starlette_reads_it(pairs: list[tuple[str, str]]) -> None:
+    raw = urlencode(pairs).encode("latin-1")
+    assert query_of(raw) == dict(QueryParams(raw))
+    assert query_of(b"a=1&a=2&b&&c=%2B+x") == dict(QueryParams(b"a=1&a=2&b&&c=%2B+x"))
