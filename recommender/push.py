@@ -17,17 +17,29 @@ the cap atomically) is the storage layer's (``storage.push_state``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
 from recommender.config import PushConfig, RulesConfig, SlotConfig
+from recommender.data.catalog import KINDS
 from recommender.lists import Profile, RankedList
 from recommender.rules import active_slot, in_quiet_hours
 
 DAY_SECONDS = 24 * 3600
+
+def slot_kinds(slot_lists: Mapping[str, Collection[str]], slot: str) -> list[str]:
+    """The kinds with per-user lists of ``slot`` (a version's ``slot_lists``), in ``KINDS``
+    order; the first one's popular list fills a push."""
+    return [kind for kind in KINDS if slot in slot_lists.get(kind, ())]
+
+
+def popular_kind(kinds: Sequence[str]) -> str:
+    """Whose popular list fills a push: the first kind with slot lists, else products."""
+    return kinds[0] if kinds else KINDS[0]
+
 
 def push_slot(at: datetime, rules: RulesConfig, push: PushConfig) -> SlotConfig | None:
     """The push slot active at ``at``, or ``None`` (no slot, not a push slot, quiet hours)."""

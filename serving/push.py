@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from recommender import push as rules
-from recommender.data.catalog import KINDS
 from recommender.rules import local_date, parse_instant
 from serving.errors import InvalidRequest
 from serving.rec_ids import new_rec_id
@@ -47,7 +46,7 @@ def slot_catalog(view: VersionView, slot: rules.SlotConfig, unavailable: frozens
         category_names=view.manifest.categories,
         repeatable=np.asarray(view.repeatable, dtype=bool), member=view.slot_member[slot.name],
         new_lists=[view.new_items[c] for c in slot.categories if c in view.new_items],
-        popular=view.popular_list(kinds[0] if kinds else "product", slot),
+        popular=view.popular_list(rules.popular_kind(kinds), slot),
         unavailable=unavailable,
     )
 
@@ -62,7 +61,7 @@ async def push(view: VersionView, store: Store, user_id: str, at: str | None
         return None
     keys, bucket = view.keys, view.user_bucket(user_id)
     day = push_state.day_key(local_date(instant, view.rules.zone))
-    kinds = [k for k in KINDS if slot.name in view.slot_lists.get(k, ())]
+    kinds = rules.slot_kinds(view.slot_lists, slot.name)
 
     def queue(pipe: Any) -> None:
         pipe.hget(keys.profile(bucket), user_id)

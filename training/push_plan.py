@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from recommender import push as rules
-from recommender.data.catalog import KINDS
 from recommender.errors import ConfigError
 from recommender.lists import Profile, RankedList, empty_list
 from recommender.rules import slot_start
@@ -59,7 +58,7 @@ def _catalog(client: SyncClient, keys: Keys, version: LiveVersion, slot: rules.S
     items, manifest = version.items, version.manifest
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(version.keys.new_items())
-    pipe.hget(version.keys.popular(), popular_field(kinds[0] if kinds else "product", slot.name))
+    pipe.hget(version.keys.popular(), popular_field(rules.popular_kind(kinds), slot.name))
     new_raw, popular_raw = pipe.execute()
     unavailable = client.smembers(keys.unavailable())
     return rules.SlotCatalog(
@@ -90,7 +89,7 @@ def plan(client: SyncClient, keys: Keys, slot_name: str, day: date,
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     at = slot_start(day, slot, manifest.rules.zone)
-    kinds = [k for k in KINDS if slot.name in manifest.slot_lists.get(k, ())]
+    kinds = rules.slot_kinds(manifest.slot_lists, slot.name)
     catalog = _catalog(client, keys, version, slot, kinds)
     due = rules.push_slot(at, manifest.rules, manifest.push) is not None
     counts = dict(users=0, affine=0, planned=0, capped=0, empty=0)

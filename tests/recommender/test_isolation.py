@@ -1,50 +1,32 @@
-"""The pure library must not drag in the service stack."""
+"""The dependency direction: each package imports only what it may."""
 
 import subprocess
 import sys
 
-FORBIDDEN = ("redis", "mlflow", "fastapi", "storage")
 
-
-def test_importing_recommender_imports_no_redis_mlflow_or_fastapi() -> None:
+def _imported(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    """The ``forbidden`` top-level packages that importing every module of ``package`` loads,
+    in a fresh interpreter."""
     code = (
-        "import sys, importlib, pkgutil, recommender\n"
-        "for m in pkgutil.walk_packages(recommender.__path__, 'recommender.'):\n"
+        f"import sys, importlib, pkgutil, {package}\n"
+        f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'):\n"
         "    importlib.import_module(m.name)\n"
-        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {FORBIDDEN!r})\n"
+        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {forbidden!r})\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == ""
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+def test_importing_recommender_imports_no_redis_mlflow_fastapi_or_storage() -> None:
+    assert _imported("recommender", ("redis", "mlflow", "fastapi", "storage")) == []
 
 
 def test_serving_never_imports_mlflow_implicit_or_training() -> None:
-    code = (
-        "import sys, importlib, pkgutil, serving\n"
-        "for m in pkgutil.walk_packages(serving.__path__, 'serving.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = sorted(n for n in sys.modules\n"
-        "             if n.split('.')[0] in ('mlflow', 'implicit', 'training'))\n"
-        "print(','.join(bad))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == ""
+    assert _imported("serving", ("mlflow", "implicit", "training")) == []
 
 
-def test_storage_never_imports_mlflow_fastapi_or_training() -> None:
-    code = (
-        "import sys, importlib, pkgutil, storage\n"
-        "for m in pkgutil.walk_packages(storage.__path__, 'storage.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = sorted(n for n in sys.modules\n"
-        "             if n.split('.')[0] in ('mlflow', 'fastapi', 'training', 'serving'))\n"
-        "print(','.join(bad))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == ""
+def test_storage_never_imports_mlflow_fastapi_training_or_serving() -> None:
+    assert _imported("storage", ("mlflow", "fastapi", "training", "serving")) == []
