@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import random
@@ -74,6 +75,12 @@ def _user_tag(user_id: str) -> bytes:
     return hashlib.blake2b(user_id.encode("utf-8"), digest_size=4).digest()
 
 
+@functools.lru_cache(maxsize=256)
+def _tail(experiment: str, variant: str, model: str, version: str) -> bytes:
+    """The fields after the head, encoded (the same for every response of a version/arm)."""
+    return b"".join(map(_text, (experiment, variant, model, version)))
+
+
 def _text(value: str) -> bytes:
     raw = value.encode("utf-8")
     if len(raw) > 255:
@@ -87,10 +94,12 @@ class RecIdSigner:
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the rec_id key must be at least 16 bytes")
-        self._key = key
+        self._keyed = hmac.new(key, digestmod="sha256")  # keyed once; copied per tag
 
     def _tag(self, body: bytes) -> bytes:
-        return hmac.digest(self._key, body, "sha256")[:TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(body)
+        return mac.digest()[:TAG_BYTES]
 
     def issue(
         self,
@@ -104,9 +113,8 @@ class RecIdSigner:
         """The ``rec_id`` of one response to ``user_id``."""
         issued = int(time.time() if now is None else now)
         nonce = random.getrandbits(32).to_bytes(4, "little")  # unique, not secret: no syscall
-        body = _HEAD.pack(FORMAT, issued, nonce, _user_tag(user_id)) + b"".join(
-            map(_text, (experiment or "", variant or "", model, version))
-        )
+        body = _HEAD.pack(FORMAT, issued, nonce, _user_tag(user_id)) + _tail(
+            experiment or "", variant or "", model, version)
         return base64.urlsafe_b64encode(body + self._tag(body)).rstrip(b"=").decode("ascii")
 
     def verify(

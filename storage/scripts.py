@@ -21,28 +21,6 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-BUNDLE = Script("""
--- KEYS[1..ARGV[2]]: hashes read at field ARGV[1]; the remaining KEYS: sets read whole
--- (members joined by NUL). Each value is framed as a little-endian int32 length (-1 = missing).
-local hashes = tonumber(ARGV[2])
-local out = {}
-for i = 1, #KEYS do
-  local value
-  if i <= hashes then
-    value = redis.call('HGET', KEYS[i], ARGV[1])
-  else
-    value = table.concat(redis.call('SMEMBERS', KEYS[i]), '\\0')
-  end
-  if value then
-    out[i] = struct.pack('<i4', #value) .. value
-  else
-    out[i] = struct.pack('<i4', -1)
-  end
-end
-return table.concat(out)
-""")
-"""One request's reads (``storage.reader.Store.bundle``): hash fields and whole sets."""
-
 APPEND_EVENTS = Script("""
 -- KEYS[1]: stream; KEYS[2]: rejected rec_id counters. Per event i (1-based) of n: KEYS[2+i]
 -- dedupe key, KEYS[2+n+i] A/B "seen" key, KEYS[2+2n+i] A/B counts.
