@@ -54,7 +54,8 @@ def ops(
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Top items per slot.")] = 10,
     chart: Annotated[
-        Path | None, typer.Option("--chart", help="Also draw DAU, funnel and hourly conversion.")
+        Path | None, typer.Option("--chart", help="Also draw a PNG: daily active users, retention, "
+                                 "funnel and conversion by hour.")
     ] = None,
     config: ConfigOpt = None,
     skip_invalid: SkipInvalidOpt = False,
@@ -63,6 +64,7 @@ def ops(
     from recommender.config import load_config
     from recommender.data import load_catalog, load_events
     from recommender.ops_report import build_ops_report
+    from recsys_cli.ops_chart import draw_chart
     from recsys_cli.progress import Reporter
 
     first_day = _parse_day(since)
@@ -127,32 +129,11 @@ def _print(report: OpsReport) -> None:
         f"{name} {'-' if value is None else f'{value:.1%}'}"
         for name, value in report.retention_overall.items()
     )
-    typer.echo(f"retention, pooled over the cohorts where it is observable: {overall}")
-    _table(f"retention by first day{shown}", report.retention.tail(SHOWN_DAYS))
+    typer.echo(f"retention, pooled over the cohorts where it is observable: {overall} (D1: share "
+               "of a day's new users active again the next local day; D7: seven days later)")
+    _table(f"retention by first day (d1, d7: share back 1 and 7 days later){shown}",
+           report.retention.tail(SHOWN_DAYS))
     _table("funnel", report.funnel)
     _table("conversion by local hour (purchases / views)",
            report.hourly.loc[report.hourly["views"] > 0])
     _table("top items per slot", report.top_items)
-
-
-def draw_chart(report: OpsReport, path: Path) -> None:
-    """Three panels: daily active users, the funnel (users per stage), conversion by hour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (dau, funnel, hourly) = plt.subplots(1, 3, figsize=(15, 4.5))
-    dau.plot(report.daily["date"], report.daily["active_users"], marker="o")
-    dau.set_title("daily active users")
-    dau.tick_params(axis="x", labelrotation=45)
-    funnel.bar(report.funnel["stage"], report.funnel["users"], color="tab:green")
-    funnel.set_title("funnel: users per stage")
-    hourly.bar(report.hourly["hour"], report.hourly["conversion"].fillna(0.0), color="tab:orange")
-    hourly.set_title(f"conversion by hour ({report.summary['timezone']})")
-    hourly.set_xlabel("local hour")
-    hourly.set_xticks(range(0, 24, 3))
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
