@@ -230,21 +230,30 @@ def load_config(path: str | Path | None = None) -> RecsysConfig:
 
 
 def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, float]:
-    """``"view=1,purchase=8"`` -> weights. Listed types override ``base``; others keep it."""
+    """``"view=1,purchase=8"`` -> weights. Listed types override ``base``; others keep it.
+
+    The known event types are those of ``DEFAULT_WEIGHTS`` and of ``base`` (``[events] weights``
+    of ``recsys.toml``, where a custom type is defined); any other name is a ``ConfigError``
+    listing them, so that a typo never passes as a new type with no events.
+    """
     weights = dict(base or {})
+    known = list(dict.fromkeys([*DEFAULT_WEIGHTS, *weights]))
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--weights: expected EVENT=NUMBER pairs, got {part!r}")
+        name, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or not name:
+            raise ConfigError(f"expected EVENT=NUMBER pairs, got {part!r}")
+        if name not in known:
+            raise ConfigError(
+                f"unknown event type {name!r}; known: {', '.join(known)} (a new type needs a "
+                "weight under [events] weights in recsys.toml)"
+            )
         try:
             weight = float(value)
         except ValueError:
-            raise ConfigError(
-                f"--weights: weight of {name.strip()!r} must be a number, got {value!r}"
-            ) from None
+            raise ConfigError(f"weight of {name!r} must be a number, got {value!r}") from None
         if weight < 0:
-            raise ConfigError(f"--weights: weight of {name.strip()!r} must be >= 0, got {weight}")
-        weights[name.strip()] = weight
+            raise ConfigError(f"weight of {name!r} must be >= 0, got {weight}")
+        weights[name] = weight
     return weights
 
 

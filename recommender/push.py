@@ -11,8 +11,9 @@ A push is due for a user at an instant when:
 4. at least one candidate slot item is left once purchased, unavailable and recently pushed
    items (the last ``no_repeat_days``) are removed; up to ``push_items`` are sent (``pick``).
 
-``decide`` applies all four to one user; both callers run it. Recording a push (and re-checking
-the cap atomically) is the storage layer's (``storage.push_state``).
+``decide`` applies rules 2-4 to one user; both callers run it. When no push is due, the reason
+is one of ``REASONS``. Deciding records nothing: recording a push that was sent (and re-checking
+the cap and the no-repeat rule atomically) is the storage layer's (``storage.push_state``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,24 @@ from recommender.lists import Profile, RankedList
 from recommender.rules import active_slot, in_quiet_hours
 
 DAY_SECONDS = 24 * 3600
+
+NO_PUSH_SLOT = "no_push_slot"
+QUIET_HOURS = "quiet_hours"
+NO_PROFILE = "no_profile"
+NO_AFFINITY = "no_affinity"
+CAPPED = "capped"
+NOTHING_LEFT = "nothing_left"
+PUSH = "push"
+REASONS = {
+    QUIET_HOURS: "the instant is in the quiet hours (push.quiet_hours)",
+    NO_PUSH_SLOT: "no slot with push = true is active at the instant",
+    CAPPED: "the user got push.max_per_user_per_day pushes on that local date",
+    NO_PROFILE: "the published version does not know the user",
+    NO_AFFINITY: "the user's history is not in the slot's categories (push.min_affinity)",
+    NOTHING_LEFT: "every slot item was bought, seen, is unavailable or was pushed in the last "
+                  "push.no_repeat_days days",
+}
+"""Why no push is due, and what each reason means."""
 
 def slot_kinds(slot_lists: Mapping[str, Collection[str]], slot: str) -> list[str]:
     """The kinds with per-user lists of ``slot`` (a version's ``slot_lists``), in ``KINDS``
@@ -47,6 +66,11 @@ def push_slot(at: datetime, rules: RulesConfig, push: PushConfig) -> SlotConfig 
     if slot is None or not slot.push or in_quiet_hours(at, push, rules.zone):
         return None
     return slot
+
+
+def no_slot_reason(at: datetime, rules: RulesConfig, push: PushConfig) -> str:
+    """Why ``push_slot`` found no slot at ``at``: ``QUIET_HOURS`` or ``NO_PUSH_SLOT``."""
+    return QUIET_HOURS if in_quiet_hours(at, push, rules.zone) else NO_PUSH_SLOT
 
 
 def find_slot(name: str, rules: RulesConfig) -> SlotConfig:
@@ -132,13 +156,6 @@ def candidates(slot: SlotConfig, item_ids: Sequence[str], slot_lists: Sequence[R
     return ids, scores, reasons
 
 
-NO_PROFILE = "no_profile"
-NO_AFFINITY = "no_affinity"
-CAPPED = "capped"
-NOTHING_LEFT = "nothing_left"
-PUSH = "push"
-
-
 @dataclass(frozen=True)
 class UserState:
     """A user's live push state: purchases since training, items pushed within the no-repeat
@@ -205,3 +222,15 @@ def decide(catalog: SlotCatalog, profile: Profile | None, slot_lists: Sequence[R
                                       catalog.new_lists, catalog.popular, catalog.member)
     items = pick(ids, scores, reasons, blocked(catalog, profile, state), catalog.slot.push_items)
     return Decision(items, PUSH if items else NOTHING_LEFT)
+
+
+def in_rank_order(catalog: SlotCatalog, slot_lists: Sequence[RankedList],
+                  items: Collection[str]) -> list[str]:
+    """``items`` in the order ``decide`` ranks the user's candidates (unranked ones last, by id):
+    how to list again a push that was recorded as a set."""
+    ids, _, _ = candidates(catalog.slot, catalog.item_ids, slot_lists, catalog.new_lists,
+                           catalog.popular, catalog.member)
+    rank: dict[str, int] = {}
+    for position, item in enumerate(ids):
+        rank.setdefault(item, position)
+    return sorted(items, key=lambda item: (rank.get(item, len(ids)), item))

@@ -61,6 +61,18 @@ def guarded(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def option_weights(text: str | None, configured: dict[str, float]) -> dict[str, float]:
+    """``--weights`` over the ``[events] weights`` of ``recsys.toml``; a bad pair names the flag."""
+    from recommender.config import parse_weights
+
+    if not text:
+        return dict(configured)
+    try:
+        return parse_weights(text, configured)
+    except RecommenderError as exc:
+        fail(f"--weights: {exc}")
+
+
 def resolve_config_path(path: Path | None) -> Path | None:
     if path is not None:
         return path

@@ -3,12 +3,17 @@
 synthesize -> evaluate -> train + register -> promote to champion -> publish -> serve, printing
 ready-to-paste curl commands. ``--check`` makes those requests itself and exits 0 only if each
 answer is right.
+
+The demo never touches a user's own work: it registers its own model name (``demo-products``)
+in its own MLflow experiment (``demo``), writes Redis keys under its own prefix (``demo:``,
+unless ``RECSYS_PREFIX`` names one), and checks that its port is free before it does anything.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +22,9 @@ from typing import Annotated
 
 import typer
 
-DEMO_MODEL = "products"
+DEMO_MODEL = "demo-products"
+DEMO_EXPERIMENT = "demo"
+DEMO_PREFIX = "demo:"
 DEMO_KEY = "demo-key"
 
 
@@ -40,6 +47,23 @@ def _recsys(*args: str) -> None:
         raise typer.Exit(result.returncode)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Exit with a clear message if ``host:port`` cannot be listened on (before any work)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            typer.secho(
+                f"error: cannot serve the demo on {host}:{port} ({exc.strerror or exc}): is a "
+                f"server already running there? Stop it or pick another port with --port "
+                f"(e.g. `recsys demo --port {port + 1}`)",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+
+
 def demo(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the synthetic data goes.")
@@ -49,7 +73,7 @@ def demo(
     days: Annotated[int, typer.Option("--days", min=7, help="Days of history.")] = 60,
     model: Annotated[str, typer.Option("--model", help="Model to train.")] = "ease",
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     check: Annotated[
         bool, typer.Option("--check", help="Make the sample requests, print them, exit 0 if right.")
     ] = False,
@@ -57,7 +81,11 @@ def demo(
     from recommender.config import RecsysConfig
     from recsys_cli.demo_checks import DemoRequests, pick_demo_user, run_checks
     from recsys_cli.storage_opts import storage_settings
+    from storage.settings import PREFIX_ENV
 
+    _check_port_free(host, port)
+    prefix = os.environ.get(PREFIX_ENV) or DEMO_PREFIX  # its own keys unless the user names some
+    os.environ.update(storage_settings(RecsysConfig(), prefix=prefix).environment())
     events = data_dir / "events.csv"
     catalog = data_dir / "items.csv"
     if not events.exists() or not catalog.exists():
@@ -103,15 +131,15 @@ def demo(
         "--ratio",
         "0.8",
         "--experiment",
-        "demo",
+        DEMO_EXPERIMENT,
         "--register",
         DEMO_MODEL,
         "--alias",
         "champion",
     )
     _recsys("models", "list", DEMO_MODEL)
-    os.environ.update(storage_settings(RecsysConfig()).environment())
     _recsys("publish", f"{DEMO_MODEL}@champion")
+    os.environ["RECSYS_MODEL_NAME"] = DEMO_MODEL  # the demo's server serves the demo's model
 
     api_keys = os.environ.get("RECSYS_API_KEYS") or DEMO_KEY
     os.environ["RECSYS_API_KEYS"] = api_keys
@@ -120,11 +148,13 @@ def demo(
     requests = DemoRequests.build(base, api_key, pick_demo_user(events, catalog))
     typer.secho(
         "\nMLflow runs: `make mlflow-ui`, then open http://127.0.0.1:5000 "
-        "(experiment 'demo', model 'products')",
+        f"(experiment {DEMO_EXPERIMENT!r}, model {DEMO_MODEL!r})",
         err=True,
     )
     typer.secho(
-        f"Redis: {os.environ['RECSYS_REDIS_URL']} (stop it with `recsys redis stop`)", err=True
+        f"Redis: {os.environ['RECSYS_REDIS_URL']}, keys under {prefix!r} "
+        "(stop it with `recsys redis stop`)",
+        err=True,
     )
     typer.secho(f"\nThe API on {base} (API key {api_key}); try:\n", bold=True, err=True)
     for line in requests.curl_lines():

@@ -16,6 +16,7 @@ from recsys_cli.common import (
     SkipInvalidOpt,
     fail,
     guarded,
+    option_weights,
     resolve_config_path,
 )
 
@@ -23,10 +24,17 @@ EXAMPLE = (
     "Example: recsys evaluate --events ../shared/data/ml-100k/events.csv --protocol stratified "
     "--k 10 --models pop,als,ease --weights view=1,purchase=1"
 )
+EXIT_CODES = (
+    "A model that cannot run on the data (e.g. EASE over its max_items) is reported with its "
+    "reason and the others still are: the exit code is 0 if at least one model was scored, "
+    "1 if none was, 2 for bad options or input."
+)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("evaluate", help=f"Compare models on one offline split.\n\n{EXAMPLE}")(evaluate)
+    app.command(
+        "evaluate", help=f"Compare models on one offline split.\n\n{EXIT_CODES}\n\n{EXAMPLE}"
+    )(evaluate)
 
 
 @guarded
@@ -61,16 +69,16 @@ def evaluate(
     skip_invalid: SkipInvalidOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    from recommender.config import load_config, parse_params, parse_weights
+    from recommender.config import load_config, parse_params
     from recommender.data import load_catalog, load_events
     from recommender.evaluation import evaluate_models, prepare
     from recommender.models import MODEL_NAMES
     from recsys_cli.progress import Reporter
 
     cfg = load_config(resolve_config_path(config))
-    event_weights = parse_weights(weights, cfg.events.weights) if weights else cfg.events.weights
+    event_weights = option_weights(weights, cfg.events.weights)
     half_life = cfg.events.half_life_days if half_life_days is None else half_life_days
-    names = [n.strip() for n in models.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip().lower() for n in models.split(",") if n.strip()))
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
         fail(f"--models: unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
@@ -88,11 +96,17 @@ def evaluate(
     elapsed = time.perf_counter() - started
 
     if as_json:
-        payload = {"protocol": protocol, "k": k, "models": results.metrics}
+        payload = {"protocol": protocol, "k": k, "models": results.metrics,
+                   "errors": results.errors}
         sys.stdout.write(json.dumps(payload) + "\n")
-        return
-    reporter.table(
-        title=f"{protocol} split, {len(data.users):,} test users, k={k} ({elapsed:.1f} s)",
-        rows=results.metrics,
-        seconds=results.seconds,
-    )
+    else:
+        if results.metrics:
+            reporter.table(
+                title=f"{protocol} split, {len(data.users):,} test users, k={k} ({elapsed:.1f} s)",
+                rows=results.metrics,
+                seconds=results.seconds,
+            )
+        for name, reason in results.errors.items():
+            typer.echo(f"error: {name} has no results: {reason}", err=True)
+    if not results.metrics:
+        raise typer.Exit(1)

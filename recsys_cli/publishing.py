@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recommender.config import RecsysConfig
@@ -51,3 +53,57 @@ def publish_ref(
             progress=progress,
             keys=settings.keys,
         )
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """What Redis serves: the live version of each model name, the default model (what a server
+    without ``RECSYS_MODEL_NAME`` serves) and the versions still published (``(name, version)``
+    pairs); ``note`` says why it could not be read (then all are empty)."""
+
+    live: dict[str, str] = field(default_factory=dict)
+    default: str | None = None
+    published: set[tuple[str, str]] = field(default_factory=set)
+    note: str | None = None
+
+    def of(self, name: str, version: str) -> str:
+        """``live`` (``live, default`` for the default model), ``published`` (still in Redis,
+        not served) or ``""``."""
+        if self.live.get(name) == version:
+            return "live, default" if name == self.default and len(self.live) > 1 else "live"
+        return "published" if (name, version) in self.published else ""
+
+
+def serving_state(
+    config: RecsysConfig, redis_url: str | None = None, prefix: str | None = None
+) -> ServingState:
+    """Read the live pointer and the published versions; a note instead if Redis does not answer."""
+    from redis import RedisError
+
+    from recsys_cli.embedded_redis import EmbeddedRedisError
+    from storage.live import read_pointers
+
+    try:
+        settings = storage_settings(config, redis_url, prefix)
+        client = connect(settings.url, socket_connect_timeout=2, socket_timeout=5)
+        keys = settings.keys
+        pointers = read_pointers(client, keys)
+        recorded = [value.decode() for value in client.hgetall(keys.published()).values()]
+        with client.pipeline(transaction=False) as pipe:
+            for namespace in recorded:
+                pipe.exists(keys.version(namespace).meta())
+            present = pipe.execute()
+    except (RedisError, EmbeddedRedisError, OSError) as exc:
+        return ServingState(note=f"what is published and live is unknown: Redis did not answer "
+                            f"({type(exc).__name__}); check --redis-url / RECSYS_REDIS_URL")
+    return ServingState(
+        live={name: _name_version(namespace)[1] for name, namespace in pointers.live.items()},
+        default=pointers.default,
+        published={_name_version(ns) for ns, there in zip(recorded, present, strict=True) if there},
+    )
+
+
+def _name_version(namespace: str) -> tuple[str, str]:
+    """``products:7:3fa9c1d2`` (``storage.keys.namespace_id``) -> ``("products", "7")``."""
+    name, version, _nonce = namespace.rsplit(":", 2)
+    return name, version

@@ -18,7 +18,9 @@ app = typer.Typer(help="Pushes: who gets which items at which slot.", no_args_is
     "plan",
     help="Write the push list of one slot and day as JSON Lines (user_id, slot, send_at, "
     "items, rec_id): users with affinity to the slot, top slot items, the daily cap and the "
-    "7-day no-repeat rule applied and the planned pushes recorded in Redis (so the API agrees)."
+    "7-day no-repeat rule applied and the planned pushes recorded in Redis (so the API agrees). "
+    "Running it again for the same slot and day writes the users already planned with their "
+    "recorded items (not recorded twice) and plans only the others; --dry-run records nothing."
     "\n\nExample: recsys push plan --slot breakfast --date 2026-11-21 --out plan.jsonl",
 )
 @guarded
@@ -27,8 +29,12 @@ def plan(
     day: Annotated[str, typer.Option("--date", help="Local date, YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default: the only live one).")
+        str | None, typer.Option("--model", help="Model name (default: the default model, "
+                                 "as serving without RECSYS_MODEL_NAME).")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write the plan without recording it in Redis.")
+    ] = False,
     config: ConfigOpt = None,
     redis_url: RedisUrlOpt = None,
     prefix: PrefixOpt = None,
@@ -47,8 +53,11 @@ def plan(
         stats = plan_pushes(
             client, keys, slot, when,
             lambda line: handle.write(orjson.dumps(line) + b"\n"), model=model,
-            progress=lambda users: echo_err(f"… {users:,} users read"),
+            progress=lambda users: echo_err(f"… {users:,} users read"), record=not dry_run,
         )
-    typer.echo(f"{stats.planned:,} pushes planned for {slot} on {day} -> {out} "
-               f"({stats.users:,} users, {stats.affine:,} with affinity, {stats.capped:,} at "
-               f"the daily cap, {stats.empty:,} with no item left)")
+    planned = "would be planned (dry run: nothing recorded)" if dry_run else "planned"
+    again = (f", {stats.again:,} already planned by an earlier run (written again, not "
+             "recorded twice)" if stats.again else "")
+    typer.echo(f"{stats.planned:,} pushes {planned} for {slot} on {day} -> {out} "
+               f"({stats.users:,} users, {stats.affine:,} with affinity{again}, "
+               f"{stats.capped:,} at the daily cap, {stats.empty:,} with no item left)")

@@ -29,15 +29,27 @@ def publish(
     redis_url: RedisUrlOpt = None,
     prefix: PrefixOpt = None,
     as_json: JsonOpt = False,
+    make_default: Annotated[
+        bool, typer.Option("--default", help="Make this model the default: the one `recsys "
+                           "serve` uses without RECSYS_MODEL_NAME (the first model published "
+                           "is the default).")
+    ] = False,
 ) -> None:
+    import dataclasses
     import json
 
     from recommender.config import load_config
     from recsys_cli.publishing import publish_ref
+    from storage.connect import connect
+    from storage.live import set_default
 
     cfg = load_config(resolve_config_path(config))
     stats = publish_ref(ref, cfg, top_n=top_n, quiet=as_json, redis_url=redis_url,
                         prefix=prefix)
+    if make_default and stats.default_model != stats.name:
+        settings = storage_settings(cfg, redis_url, prefix)
+        set_default(connect(settings.url), settings.keys, stats.name)
+        stats = dataclasses.replace(stats, default_model=stats.name)
     if as_json:
         typer.echo(json.dumps(stats.__dict__))
         return
@@ -48,6 +60,15 @@ def publish(
         f"{stats.seconds:.1f} s"
         + (f" (previous {stats.previous} kept until it expires)" if stats.previous else "")
     )
+    if stats.default_model != stats.name:
+        typer.echo(
+            f"serving keeps using the default model {stats.default_model!r}; to serve "
+            f"{stats.name!r}, set RECSYS_MODEL_NAME={stats.name} for `recsys serve`, or make it "
+            f"the default with `recsys publish {ref} --default`"
+        )
+    elif make_default:
+        typer.echo(f"{stats.name!r} is the default model: servers without RECSYS_MODEL_NAME "
+                   "serve it within a second")
 
 
 def serve(

@@ -15,12 +15,15 @@ from recsys_cli.common import (
     JsonOpt,
     SkipInvalidOpt,
     collector_paused,
+    fail,
     guarded,
     mlflow_session,
     open_tracking_early,
+    option_weights,
     resolve_config_path,
     stepper,
 )
+from recsys_cli.storage_opts import PrefixOpt, RedisUrlOpt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +40,8 @@ TUNE_EXAMPLE = (
     "Example: recsys tune --events ../shared/data/ml-100k/events.csv --model ease --trials 30 "
     "--weights view=1,purchase=1 --experiment ml100k --register ml100k-ease --json"
 )
-PROMOTE_EXAMPLE = "Example: recsys promote products --version 4 --alias champion"
-LIST_EXAMPLE = "Example: recsys models list products"
+PROMOTE_EXAMPLE = "Example: recsys promote products --version 4 --alias champion --publish"
+LIST_EXAMPLE = "Example: recsys models list products (no name: every registered model)"
 LIST_METRICS = ("ndcg@10", "precision@10")
 
 EventsOpt = Annotated[
@@ -82,13 +85,17 @@ def register(app: typer.Typer) -> None:
         train
     )
     app.command("tune", help=f"Search hyper-parameters, then log the best.\n\n{TUNE_EXAMPLE}")(tune)
-    app.command("promote", help=f"Move an alias behind a quality gate.\n\n{PROMOTE_EXAMPLE}")(
-        promote
-    )
+    app.command(
+        "promote",
+        help="Move an alias behind a quality gate. Serving keeps the version last published "
+        f"until `recsys publish NAME@ALIAS` (or --publish).\n\n{PROMOTE_EXAMPLE}",
+    )(promote)
     app.add_typer(models_app, name="models")
-    models_app.command("list", help=f"Versions, aliases and test metrics.\n\n{LIST_EXAMPLE}")(
-        list_models
-    )
+    models_app.command(
+        "list",
+        help="Versions, aliases, test metrics with their split, and which version is live.\n\n"
+        f"{LIST_EXAMPLE}",
+    )(list_models)
 
 
 def _spec(
@@ -100,14 +107,19 @@ def _spec(
     **split: Any,
 ) -> TrainSpec:
     """The job's spec: recsys.toml (``--config``) overridden by the options given."""
-    from recommender.config import load_config, parse_weights
-    from training.spec import TrainSpec, model_params
+    from recommender.config import load_config
+    from recommender.errors import UnknownModelError
+    from training.spec import TrainSpec, model_name, model_params
 
     cfg = load_config(resolve_config_path(config))
+    try:
+        model = model_name(model)
+    except UnknownModelError as exc:
+        fail(f"--model: {exc}")
     return TrainSpec(
         model=model,
         params=model_params(model, param or [], cfg),
-        weights=parse_weights(weights, cfg.events.weights) if weights else dict(cfg.events.weights),
+        weights=option_weights(weights, cfg.events.weights),
         half_life_days=cfg.events.half_life_days if half_life_days is None else half_life_days,
         **split,
     )
@@ -151,8 +163,9 @@ def _report(payload: dict[str, Any], as_json: bool, decision: Decision | None) -
         _decided(decision)
 
 
-def _decided(decision: Decision) -> None:
-    """Say what happened to the alias; a refusal ends the command with exit code 1."""
+def _decided(decision: Decision, deploying: bool = False) -> None:
+    """Say what happened to the alias, and how to deploy it unless ``deploying``; a refusal
+    ends the command with exit code 1."""
     moved = "moved to" if decision.promoted else "NOT moved to"
     typer.echo(
         f"alias {decision.alias!r} of {decision.name!r} {moved} version {decision.version}: "
@@ -161,6 +174,12 @@ def _decided(decision: Decision) -> None:
     )
     if not decision.promoted:
         raise typer.Exit(1)
+    if not deploying:
+        typer.echo(
+            "promoting is not deploying: serving keeps the version last published; deploy this "
+            f"one with `recsys publish {decision.name}@{decision.alias}`",
+            err=True,
+        )
 
 
 @guarded
@@ -280,44 +299,91 @@ def promote(
         float, typer.Option("--tolerance", help="Allowed drop of the metric.")
     ] = 0.005,
     metric: Annotated[str, typer.Option("--metric", help="Test metric compared.")] = "ndcg@10",
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Then publish NAME@ALIAS to Redis: deploy it.")
+    ] = False,
+    config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
+    from recommender.config import load_config
+    from recsys_cli.publishing import publish_ref
     from training.registry import promote as run_promote
 
+    cfg = load_config(resolve_config_path(config))
     with mlflow_session():
         decision = run_promote(
             name, version, alias, force=force, tolerance=tolerance, metric=metric
         )
+    if not (decision.promoted and publish):
+        _promoted_json(decision, None, as_json)
+        _decided(decision)
+        return
+    _decided(decision, deploying=True)
+    stats = publish_ref(f"{name}@{alias}", cfg, quiet=as_json, redis_url=redis_url, prefix=prefix)
+    _promoted_json(decision, stats.namespace, as_json)
+    typer.echo(f"published {name} version {stats.version} as {stats.namespace}: live now "
+               "(serving switches to it within a second)", err=True)
+
+
+def _promoted_json(decision: Decision, published: str | None, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(asdict(decision)) + "\n")
-    _decided(decision)
+        sys.stdout.write(json.dumps({**asdict(decision), "published": published}) + "\n")
 
 
 @guarded
 def list_models(
-    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    name: Annotated[
+        str | None, typer.Argument(help="Registered model name (default: every model).")
+    ] = None,
+    config: ConfigOpt = None,
+    redis_url: RedisUrlOpt = None,
+    prefix: PrefixOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from recommender.config import load_config
+    from recsys_cli.publishing import serving_state
+    from training.aliases import CHAMPION
+    from training.model_store import REGISTER_COMMAND
     from training.registry import list_versions
 
     with mlflow_session():
         versions = list_versions(name)
+    if not versions and not as_json:
+        typer.echo("no registered model yet; train and register one with "
+                   f"`{REGISTER_COMMAND.format(name='NAME')}`", err=True)
+        return
+    state = serving_state(load_config(resolve_config_path(config)), redis_url, prefix)
+    if state.note:
+        typer.echo(f"note: {state.note}", err=True)
+    for info in versions:
+        live = state.live.get(info.name)
+        if CHAMPION in info.aliases and live is not None and live != info.version:
+            typer.echo(f"note: {info.name}@{CHAMPION} is version {info.version} but version {live} "
+                       f"is live; deploy it with `recsys publish {info.name}@{CHAMPION}`", err=True)
     if as_json:
-        rows = [{**asdict(v), "created": v.created.isoformat()} for v in versions]
+        rows = [{**asdict(v), "created": v.created.isoformat(),
+                 "serving": state.of(v.name, v.version) or None} for v in versions]
         sys.stdout.write(json.dumps(rows) + "\n")
         return
-    table = Table(title=f"registered model {name!r}")
-    for column in ("version", "aliases", *LIST_METRICS, "created"):
-        table.add_column(column, justify="right" if "@" in column else "left")
+    table = Table(title=f"registered model {name!r}" if name else "registered models",
+                  caption="serving: live = what the API answers with (`recsys publish` deploys); "
+                  "split = the held-out split the test metrics come from")
+    for column in ("model", "version", "aliases", "serving", *LIST_METRICS, "split", "created"):
+        table.add_column(column, justify="right" if "@" in column else "left", overflow="fold")
     for info in versions:
         metrics = [f"{info.test[m]:.4f}" if m in info.test else "-" for m in LIST_METRICS]
         table.add_row(
+            info.name,
             info.version,
             ", ".join(info.aliases),
+            state.of(info.name, info.version) if not state.note else "?",
             *metrics,
-            info.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            info.split or "-",
+            info.created.strftime("%Y-%m-%d %H:%M UTC"),
         )
-    Console(highlight=False).print(table)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)

@@ -19,6 +19,10 @@ from storage.reader import Store
 
 API_KEY_HEADER = "X-API-Key"
 MAX_N = 100
+MAX_EXCLUDE = 200
+"""At most this many ids in ``exclude``: each one is a lookup per request."""
+MAX_EXCLUDE_CHARS = 8192
+"""At most this many characters in ``exclude`` (200 ids of 40 characters), checked first."""
 
 _api_key = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -122,10 +126,13 @@ AtQuery = Annotated[
     ),
 ]
 CategoryQuery = Annotated[
-    str | None, Query(description="Only items of this category.", examples=["breakfast"])
+    str | None,
+    Query(description="Only items of this category, one of the live version's categories.",
+          examples=["breakfast"]),
 ]
 ExcludeQuery = Annotated[
     str | None,
-    Query(description="Comma-separated item ids never to return (e.g. already in the cart).",
-          examples=["p12,p40"]),
+    Query(description="Comma-separated item ids never to return (e.g. already in the cart): "
+          f"at most {MAX_EXCLUDE} ids and {MAX_EXCLUDE_CHARS} characters.",
+          max_length=MAX_EXCLUDE_CHARS, examples=["p12,p40"]),
 ]

@@ -5,19 +5,33 @@ route lists several problems)::
 
     ServingError
     ├── Unauthorized      401 unauthorized        missing or wrong X-API-Key
-    ├── NotFound          404 not_found / unknown_item
+    ├── Forbidden         403 forbidden           an API key on an admin route (routes/admin.py)
+    ├── NotFound          404 not_found / unknown_item / unknown_experiment
+    ├── PushCapped        409 push_capped         the daily push cap is reached (serving/push.py)
+    ├── PushRepeated      409 push_repeated       an item was pushed within the no-repeat window
+    ├── TooManyEvents     413 too_many_events     more events than a call takes (serving/events.py)
     └── InvalidRequest    422 invalid_request     a parameter is out of range or unparseable
+        └── InvalidEvents 422 invalid_events      some events of a batch are invalid
 
     storage.StoreUnavailable  503 redis_unavailable   Redis cannot be reached (recovers by itself)
-    storage.NoLiveModel       503 no_live_model       nothing published, or several models and no
-                                                      RECSYS_MODEL_NAME
+    storage.NoLiveModel       503 no_live_model       nothing published, or the model asked for
+                                                      (RECSYS_MODEL_NAME, else the default
+                                                      model) is not live
+    redis.RedisError          503 redis_unavailable   any other Redis failure
+    any other exception       500 internal_error      a bug: the traceback is logged
 
 FastAPI's own validation errors become 422 ``invalid_request`` naming each field; Starlette's
-HTTP errors (unknown route, wrong method) keep their status.
+HTTP errors (unknown route, wrong method) keep their status. ``serving.limits`` answers before
+routing, in the same shape: 408 ``request_timeout``, 413 ``body_too_large``, 429 ``rate_limited``
+(with ``Retry-After``), 431 ``headers_too_large``.
+
+Public bodies hold nothing internal: no Redis address, script hash or Redis error text, no
+traceback. What was left out goes to the ``serving.errors`` logger instead.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis.exceptions
@@ -26,7 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.responses import OrjsonResponse
-from storage.errors import NoLiveModel, StorageError
+from storage.errors import NoLiveModel, StorageError, StoreUnavailable
 
 
 class ServingError(Exception):
@@ -58,6 +72,11 @@ class InvalidRequest(ServingError):
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+REDIS_FAILED = "Redis failed to answer; retry shortly, the service reconnects by itself"
+INTERNAL_ERROR = "internal error; it was logged"
+_EXPECTED = (ServingError, StorageError, RequestValidationError, StarletteHTTPException)
+
+log = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
@@ -85,11 +104,28 @@ def error_response(error: Exception) -> OrjsonResponse:
         code = _HTTP_CODES.get(status, "http_error")
         message = str(error.detail)
     elif isinstance(error, redis.exceptions.RedisError):
-        status, code, details = 503, "redis_unavailable", None
-        message = f"Redis failed: {error}"
-    else:  # pragma: no cover - registered only for the types above
-        raise error
+        status, code, details, message = 503, "redis_unavailable", None, REDIS_FAILED
+    else:
+        status, code, details, message = 500, "internal_error", None, INTERNAL_ERROR
     return OrjsonResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def _detail(error: BaseException) -> str:
+    """The Redis failure behind ``error``, e.g. ``ConnectionError: Error 111 connecting to
+    10.0.0.5:6379. Connection refused.`` (past the ``StorageError``s that wrapped it)."""
+    while isinstance(error, StorageError) and error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}"
+
+
+def log_error(request: Request, error: Exception) -> None:
+    """Log what a public body leaves out: the Redis failure behind a 503, the traceback of a
+    500."""
+    where = f"{request.method} {request.url.path}"
+    if isinstance(error, StoreUnavailable | redis.exceptions.RedisError):
+        log.warning("%s: 503 redis_unavailable: %s", where, _detail(error))
+    elif not isinstance(error, _EXPECTED):
+        log.error("%s: 500 internal_error", where, exc_info=error)
 
 
 def _describe(problem: dict[str, Any]) -> str:
@@ -98,11 +134,16 @@ def _describe(problem: dict[str, Any]) -> str:
 
 
 async def _handle(request: Request, error: Exception) -> OrjsonResponse:
+    log_error(request, error)
     return error_response(error)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error type through ``error_response``."""
+    """Route every error type through ``error_response``.
+
+    ``Exception`` is Starlette's outermost handler: it answers the JSON 500 and then re-raises,
+    so the server logs the exception as well.
+    """
     for kind in (ServingError, StorageError, RequestValidationError, StarletteHTTPException,
-                 redis.exceptions.RedisError):
+                 redis.exceptions.RedisError, Exception):
         app.add_exception_handler(kind, _handle)

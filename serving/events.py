@@ -7,8 +7,10 @@ Accepted events go to Redis in one round trip (``storage.events``): one atomic s
 de-duplicates on ``event_id``, appends to the stream (fields ``user_id item_id event timestamp
 [rec_id] [event_id]``, ``timestamp`` in UTC ISO-8601 with ``Z``) and counts A/B attribution (a
 click, cart or purchase of the variant whose ``rec_id`` it carries, or the reason it was
-rejected, ``serving.attribution``); a ``purchase`` also adds the item to the user's ``purchased``
-set, which recommendations read, so the item is excluded from the next response at once.
+rejected, ``serving.attribution``); a ``purchase`` also adds the item to the user's recent
+purchases (``purchased``, bounded and expiring), which recommendations read, so the item is
+excluded from the next response at once. When Redis fails mid-call the answer is a 503 that says
+the batch may have been stored (``MAYBE_STORED``): ``event_id`` is the way to exactly-once.
 
 The vocabulary is the set of event types of the live version's ``events.weights`` (written by
 ``publish``); with no live version, ``DEFAULT_WEIGHTS``. ``timestamp`` is required (the spec's
@@ -24,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import redis.exceptions
 
 from recommender.config import DEFAULT_WEIGHTS
 from serving.errors import InvalidRequest, ServingError
@@ -35,8 +38,19 @@ from storage.reader import Store
 
 MAX_EVENTS = 1000
 MAX_FUTURE = timedelta(days=1)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest event time accepted, as for epoch seconds (the sink and the loaders keep
+timestamps as 64-bit nanoseconds, which end before the years 1677 and 2262)."""
+TIME_RANGE = f"send a time from {EARLIEST:%Y-%m-%d} to a day from now"
 MAX_ID_LENGTH = 256
 PURCHASE = "purchase"
+MAYBE_STORED = (
+    "Redis failed or stalled during the call: the batch may have been stored. Send it again "
+    "once Redis answers: events with an event_id are stored once whatever the retries; events "
+    "without one may be stored twice"
+)
+"""The 503 message of a batch whose write was not confirmed."""
+
 
 class InvalidEvents(InvalidRequest):
     code = "invalid_events"
@@ -123,11 +137,16 @@ def parse_timestamp(value: Any, now: datetime) -> tuple[datetime | None, str | N
             return None, f"not an ISO-8601 date-time: {value!r}"
         if parsed.tzinfo is None:
             return None, f"needs a UTC offset such as +08:00 or Z: {value!r}"
-        parsed = parsed.astimezone(UTC)
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:  # near year 1 or 9999, the offset leaves the calendar
+            return None, f"out of range: {value!r}; {TIME_RANGE}"
     else:
         return None, f"expected ISO-8601 with offset or epoch seconds, got {type(value).__name__}"
+    if parsed < EARLIEST:
+        return None, f"too early: {value!r}; {TIME_RANGE}"
     if parsed > now + MAX_FUTURE:
-        return None, f"more than a day in the future: {value!r}"
+        return None, f"more than a day in the future: {value!r}; {TIME_RANGE}"
     return parsed, None
 
 
@@ -178,8 +197,9 @@ async def append(
 
     ``targets`` (``serving.attribution.targets``) says per event what it counts for A/B tests;
     ``window_seconds`` is how long one user's event on one item is counted only once. When Redis
-    fails mid-call the batch may or may not be stored: ``StoreUnavailable`` says so, and sending
-    it again is safe for events with an ``event_id``.
+    fails or stalls mid-call, the batch may have been stored (the script may have run and its
+    reply been lost): ``StoreUnavailable`` says so (``MAYBE_STORED``), whatever the failure.
+    Sending it again is safe for events with an ``event_id``; others may be stored twice.
     """
     targets = targets or [None] * len(events)
     entries = [
@@ -190,8 +210,5 @@ async def append(
     ]
     try:
         return await stream.append(store, entries, math.ceil(window_seconds))
-    except StoreUnavailable as exc:
-        raise StoreUnavailable(
-            f"{exc}. The batch may or may not have been stored: send it again; events with an "
-            "event_id are stored once whatever the retries"
-        ) from exc
+    except (StoreUnavailable, redis.exceptions.RedisError) as exc:
+        raise StoreUnavailable(MAYBE_STORED) from exc

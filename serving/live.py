@@ -1,5 +1,8 @@
 """Which version is live: the pointer is re-read at most every ``refresh_seconds``.
 
+The version served is ``RECSYS_MODEL_NAME``'s, else the default model's, else the only live one
+(``storage.live.choose``): publishing another model name does not change it.
+
 A newly published version is therefore noticed within about a second, without a restart. While
 one request reloads the pointer (and, on a change, the new version's tables), concurrent requests
 keep answering from the version they already have.
@@ -18,7 +21,7 @@ import gc
 import time
 
 from serving.version import VersionView
-from storage.live import choose
+from storage import live
 from storage.reader import Store
 
 
@@ -46,7 +49,9 @@ class LiveVersions:
             return self._view
 
     async def _refresh(self) -> None:
-        namespace = choose(await self.store.live(), self.model_name)
+        pointers = live.parse_pointers(
+            await self.store.pipeline(lambda pipe: live.queue_pointers(pipe, self.store.keys)))
+        namespace = live.choose(pointers.live, self.model_name, pointers.default)
         if self._view is None or self._view.namespace != namespace:
             keys = self.store.keys.version(namespace)
             self._view = VersionView.from_blobs(namespace, keys, await self.store.version(keys))

@@ -14,10 +14,11 @@ from serving.api.routes import admin, events, health, items, popular, push, reco
 from serving.deps import require_api_key
 from serving.errors import install_error_handlers
 from serving.experiments import FLUSH_SECONDS, ABTesting
+from serving.limits import LimitsMiddleware, uvicorn_options
 from serving.live import LiveVersions
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import OrjsonResponse
-from serving.settings import ServingSettings, load_settings
+from serving.settings import ServingSettings, check_can_serve, load_settings
 from storage.reader import Store
 
 DESCRIPTION = """Recommendations, similar items and popular lists for mini-program shops,
@@ -37,6 +38,7 @@ V1_ROUTERS = (recommendations.router, items.router, popular.router, push.router,
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """The app, reading Redis as ``settings`` say (default: the ``RECSYS_*`` environment)."""
     settings = settings or load_settings()
+    check_can_serve(settings)
     store = Store.connect(settings.redis_url, settings.prefix,
                           timeout_seconds=settings.redis_timeout_seconds,
                           max_connections=settings.redis_max_connections)
@@ -71,21 +73,25 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         app.include_router(router, dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
     app.include_router(admin.router, dependencies=[Depends(admin.require_admin_key)])
+    app.add_middleware(LimitsMiddleware, settings=settings)  # inside metrics: 413/429 counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
 def app_factory() -> FastAPI:
-    """For ``uvicorn --factory serving.main:app_factory`` (settings from the environment)."""
+    """For ``uvicorn --factory serving.main:app_factory`` (settings from the environment; add
+    ``--http serving.limits:LimitedHttpToolsProtocol`` for the head limits ``run`` sets)."""
     return create_app()
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         settings: ServingSettings | None = None) -> None:
-    """Serve with uvicorn (uvloop, httptools, no access log). Several workers read their
-    settings from the environment; one worker can take ``settings``."""
-    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools",
-               "access_log": False, "log_level": "info"}
+    """Serve with uvicorn (uvloop, httptools with ``serving.limits``' head size and slow-client
+    deadlines, no access log). Several workers read their settings from the environment; one
+    worker can take ``settings``."""
+    settings = settings or load_settings()
+    options = {"host": host, "port": port, "loop": "uvloop", "access_log": False,
+               "log_level": "info", **uvicorn_options(settings)}
     if workers > 1:
         uvicorn.run("serving.main:app_factory", factory=True, workers=workers, **options)
     else:

@@ -1,23 +1,28 @@
-"""``GET /v1/users/{id}/push``: is a push due for this user now, and with which items?
+"""``/v1/users/{id}/push``: is a push due for this user now (GET), and recording one sent (POST).
 
-The decision is ``recommender.push.decide``, the one ``recsys push plan`` runs too. One pipelined
-round trip reads what it needs (the user's profile and slot lists, purchases, unavailable items,
-recently pushed items, today's count); a second, only when a push is due, records it with
-``RECORD_PUSH`` (``storage.push_state``), which re-checks the cap and the no-repeat rule
-atomically. A push is recorded when it is returned: the caller sends it.
+The decision is ``recommender.push.decide``, the one ``recsys push plan`` runs too. GET reads in
+one pipelined round trip what it needs (the user's profile and slot lists, purchases, unavailable
+items, recently pushed items, today's count) and records nothing: asking twice gives the same
+answer. When no push is due, the reason (``recommender.push.REASONS``) goes with the 204.
+
+POST records a push the caller sent with ``RECORD_PUSH`` (``storage.push_state``), which
+re-checks the daily cap and the no-repeat rule atomically: of two callers racing for the last
+push of the day, one is refused (``PushCapped``, ``PushRepeated``: 409).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from recommender import push as rules
-from recommender.rules import local_date, parse_instant
-from serving.errors import InvalidRequest
+from recommender.rules import local_date
+from serving.errors import InvalidRequest, ServingError
 from serving.rec_ids import new_rec_id
+from serving.service import instant_at
 from serving.version import VersionView
 from storage import push_state
 from storage.codec import decode_list, decode_profile
@@ -25,17 +30,22 @@ from storage.reader import Store
 from storage.scripts import RECORD_PUSH
 
 
+class PushCapped(ServingError):
+    """409: recording the push would exceed ``push.max_per_user_per_day``."""
+
+    status, code = 409, "push_capped"
+
+
+class PushRepeated(ServingError):
+    """409: an item of the push was pushed to the user within ``push.no_repeat_days``."""
+
+    status, code = 409, "push_repeated"
+
+
 def instant_of(view: VersionView, at: str | None) -> datetime:
-    """``at`` (ISO-8601; local time without an offset) as UTC, or now."""
-    if at is None:
-        return datetime.now(UTC)
-    try:
-        return parse_instant(at, view.rules.zone)
-    except ValueError:
-        raise InvalidRequest(
-            "query.at: expected an ISO-8601 date-time such as 2026-11-21T07:30:00+08:00, "
-            f"got {at!r}"
-        ) from None
+    """``at`` as UTC (``serving.service.instant_at``: 422 when it is not a usable date-time),
+    or now."""
+    return datetime.now(UTC) if at is None else instant_at(view, at)
 
 
 def slot_catalog(view: VersionView, slot: rules.SlotConfig, unavailable: frozenset[str],
@@ -52,13 +62,16 @@ def slot_catalog(view: VersionView, slot: rules.SlotConfig, unavailable: frozens
 
 
 async def push(view: VersionView, store: Store, user_id: str, at: str | None
-               ) -> dict[str, object] | None:
-    """The push body, or ``None`` when no push is due (HTTP 204)."""
+               ) -> tuple[dict[str, object] | None, str]:
+    """The push body and ``recommender.push.PUSH``, or ``None`` (HTTP 204) and the reason no
+    push is due. Records nothing."""
     instant = instant_of(view, at)
     config = view.manifest.push
     slot = rules.push_slot(instant, view.rules, config)
-    if slot is None or config.max_per_user_per_day == 0:
-        return None
+    if slot is None:
+        return None, rules.no_slot_reason(instant, view.rules, config)
+    if config.max_per_user_per_day == 0:
+        return None, rules.CAPPED
     keys, bucket = view.keys, view.user_bucket(user_id)
     day = push_state.day_key(local_date(instant, view.rules.zone))
     kinds = rules.slot_kinds(view.slot_lists, slot.name)
@@ -78,12 +91,7 @@ async def push(view: VersionView, store: Store, user_id: str, at: str | None
     decision = rules.decide(catalog, decode_profile(profile) if profile else None,
                             [decode_list(blob) for blob in lists if blob], state)
     if not decision.items:
-        return None
-    items = [item["item_id"] for item in decision.items]
-    names, args = push_state.record_call(store.keys, user_id, day, instant, config, items)
-    recorded = await store.script(RECORD_PUSH, names, args)
-    if recorded != push_state.RECORDED:
-        return None
+        return None, decision.reason
     return {
         "user_id": user_id,
         "slot": slot.name,
@@ -91,4 +99,38 @@ async def push(view: VersionView, store: Store, user_id: str, at: str | None
         "items": decision.items,
         "rec_id": new_rec_id(user_id, view.name, view.version),
         "model": view.model,
-    }
+    }, decision.reason
+
+
+async def record(view: VersionView, store: Store, user_id: str, at: str | None,
+                 items: Sequence[str]) -> dict[str, object]:
+    """Record that ``items`` were pushed to ``user_id`` at ``at`` (default now): they count
+    toward the day's cap and are not pushed again within ``push.no_repeat_days``.
+
+    422 for an item the live version does not know; 409 (``PushCapped``, ``PushRepeated``) when
+    the cap or the no-repeat rule refuses, and then nothing is recorded.
+    """
+    unknown = [item for item in items if item not in view.index_of]
+    if unknown:
+        raise InvalidRequest(f"body.items: not in the published catalog: "
+                             f"{', '.join(map(repr, unknown[:10]))}; record the items a "
+                             f"GET of this route returned")
+    instant = instant_of(view, at)
+    config, zone = view.manifest.push, view.rules.zone
+    day = push_state.day_key(local_date(instant, zone))
+    sent = list(dict.fromkeys(items))
+    names, args = push_state.record_call(store.keys, user_id, day, instant, config, sent)
+    outcome = await store.script(RECORD_PUSH, names, args)
+    if outcome == push_state.CAPPED:
+        raise PushCapped(
+            f"user {user_id!r} already got {config.max_per_user_per_day} push(es) on {day} "
+            "(push.max_per_user_per_day); nothing was recorded: if it is not sent yet, do not "
+            "send it")
+    if outcome == push_state.REPEATED:
+        raise PushRepeated(
+            f"an item of this push was already pushed to user {user_id!r} in the last "
+            f"{config.no_repeat_days} days (push.no_repeat_days); nothing was recorded. "
+            "A retry of a push that was recorded needs nothing more; otherwise GET this "
+            "route again for items that may be pushed")
+    return {"user_id": user_id, "items": sent, "sent_at": instant.astimezone(zone).isoformat(),
+            "day": day}

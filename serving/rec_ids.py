@@ -17,7 +17,8 @@ with another key), ``expired`` (issued longer ago than the attribution window), 
 Plain 32-hex ids (``new_rec_id``: similar items, popular lists, pushes, ``recsys push plan``) are
 ``unsigned``: never attributed, and not counted as forged.
 
-The key is the SHA-256 of ``RECSYS_SECRET``; without it, a random key is created once under
+The key is the SHA-256 of ``RECSYS_SECRET`` (at least 32 characters, ``serving.settings``);
+without it, a random key is created once under
 ``{prefix}secret`` (``SET NX``), so every worker and restart signs with the same one.
 """
 

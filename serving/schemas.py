@@ -99,7 +99,8 @@ def _error(code: str, message: str, description: str) -> dict[str, Any]:
 UNAUTHORIZED = {401: _error("unauthorized", "missing X-API-Key header", "No or a wrong API key")}
 INVALID = {422: _error("invalid_request", "query.n: Input should be less than or equal to 100",
                        "A parameter is invalid")}
-UNAVAILABLE = {503: _error("redis_unavailable", "Redis is unreachable (...); retry shortly",
+UNAVAILABLE = {503: _error("redis_unavailable", "Redis is unreachable; retry shortly, the "
+                                                "service reconnects by itself",
                            "Redis is down or no model is published")}
 UNKNOWN_ITEM = {404: _error("unknown_item", "item 'p999' is not in the published catalog",
                             "The item is unknown")}

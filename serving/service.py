@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from recommender.config import SlotConfig
 from recommender.rules import parse_instant
 from serving import ranking
+from serving.deps import MAX_EXCLUDE
 from serving.errors import InvalidRequest, UnknownItem
 from serving.experiments import ABTesting
 from serving.metrics import Metrics
@@ -12,23 +15,62 @@ from serving.rec_ids import new_rec_id
 from serving.version import VersionView
 from storage.reader import Store
 
+AT_EXAMPLE = "2026-11-21T07:30:00+08:00"
+SHOWN_CATEGORIES = 30
+"""An unknown category's message names at most this many of the known ones."""
+
+
+def instant_at(view: VersionView, at: str) -> datetime:
+    """The ``at`` query parameter (ISO-8601; local time in the version's time zone without an
+    offset) as an aware UTC datetime, also representable in that zone; else 422."""
+    zone = view.rules.zone
+    try:
+        instant = parse_instant(at, zone)
+        instant.astimezone(zone)  # the first and last hours of years 1 and 9999 overflow
+    except OverflowError:
+        raise InvalidRequest(
+            f"query.at: {at!r} is out of range, too close to year 1 or 9999 in the time zone "
+            f"{zone.key}; send a date-time such as {AT_EXAMPLE}"
+        ) from None
+    except ValueError:
+        raise InvalidRequest(
+            f"query.at: expected an ISO-8601 date-time such as {AT_EXAMPLE}, got {at!r}"
+        ) from None
+    return instant
+
 
 def slot_at(view: VersionView, at: str | None) -> SlotConfig | None:
     """The slot active at ``at`` (ISO-8601; now if ``None``) in the version's time zone."""
     if at is None:
         return view.clock.active_now()
-    try:
-        instant = parse_instant(at, view.rules.zone)
-    except ValueError:
+    return view.clock.active(instant_at(view, at))
+
+
+def excluded(values: str | None) -> list[str]:
+    """The ids of the ``exclude`` query parameter; 422 beyond ``MAX_EXCLUDE`` of them."""
+    ids = [v.strip() for v in values.split(",") if v.strip()] if values else []
+    if len(ids) > MAX_EXCLUDE:
         raise InvalidRequest(
-            f"query.at: expected an ISO-8601 date-time such as 2026-11-21T07:30:00+08:00, "
-            f"got {at!r}"
-        ) from None
-    return view.clock.active(instant)
+            f"query.exclude: at most {MAX_EXCLUDE} item ids, got {len(ids)}; send the ones "
+            "the list must not show (e.g. the cart), not every id seen"
+        )
+    return ids
 
 
-def _split(values: str | None) -> list[str]:
-    return [v.strip() for v in values.split(",") if v.strip()] if values else []
+def category_of(view: VersionView, category: str | None) -> str | None:
+    """The ``category`` query parameter (blank: any), checked against the version's
+    categories; 422 naming them otherwise."""
+    if not category:
+        return None
+    known = view.manifest.categories
+    if category not in known:
+        shown = ", ".join(known[:SHOWN_CATEGORIES])
+        more = f" and {len(known) - SHOWN_CATEGORIES} more" if len(known) > SHOWN_CATEGORIES else ""
+        raise InvalidRequest(
+            f"query.category: unknown category {category!r}; the live version has "
+            f"{shown or 'no categories'}{more}"
+        )
+    return category
 
 
 async def recommendations(
@@ -49,6 +91,7 @@ async def recommendations(
     if arm is not None:
         view = arm.view
     slot = slot_at(view, at)
+    category, exclude_ids = category_of(view, category), excluded(exclude)
     keys, bucket = view.keys, view.user_bucket(user_id)
     # The profile (favourite categories, seen items) serves new items and a short list's fill:
     # read with the lists when the version has new items, else only if the list runs short.
@@ -56,15 +99,14 @@ async def recommendations(
     hashes = [keys.recs(kind, bucket), *([keys.profile(bucket)] if with_profile else [])]
     if slot is not None and slot.name in view.slot_lists.get(kind, ()):
         hashes.append(keys.slot(kind, slot.name, bucket))
-    bundle = await store.bundle(
-        user_id, hashes, [store.keys.purchased(user_id), store.keys.unavailable()]
-    )
+    bundle = await store.bundle(user_id, hashes, [store.keys.unavailable()],
+                                [store.keys.purchased(user_id)])
     own = bundle.values[0]
     profile = bundle.values[1] if with_profile else None
     slot_blob = bundle.values[-1] if len(hashes) > 1 + with_profile else None
-    purchased, unavailable = bundle.sets
-    blocked = ranking.blocked_items(view, purchased, unavailable, _split(exclude))
-    request = ranking.Request(kind, n, slot, category or None, blocked)
+    unavailable, purchased = bundle.sets
+    blocked = ranking.blocked_items(view, purchased, unavailable, exclude_ids)
+    request = ranking.Request(kind, n, slot, category, blocked)
     fallback = own is None
     if fallback:
         metrics.miss("user")

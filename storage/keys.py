@@ -97,6 +97,10 @@ class Keys:
         """Hash: model name -> namespace id of its live version."""
         return f"{self.prefix}{{ctl}}:live"
 
+    def default_model(self) -> str:
+        """String: the model name serving uses when none is configured (``RECSYS_MODEL_NAME``)."""
+        return f"{self.prefix}{{ctl}}:default"
+
     def published(self) -> str:
         """Hash: ``published_field(name, version)`` -> namespace of that version's last publish."""
         return f"{self.prefix}{{ctl}}:published"
@@ -120,7 +124,8 @@ class Keys:
     # per-user live state: one slot per user
 
     def purchased(self, user_id: str) -> str:
-        """Set: item ids the user bought since the live version was trained (real-time)."""
+        """Sorted set with expiry: item id -> epoch seconds its purchase was recorded; the user's
+        most recent purchases (real-time, bounded: ``storage.events``)."""
         return f"{self.prefix}u:{{{user_id}}}:purchased"
 
     def push_count(self, user_id: str, day: str) -> str:

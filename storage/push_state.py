@@ -1,7 +1,8 @@
 """Push state in Redis: what a push decision reads about a user, and recording a push.
 
-Both ``GET /v1/users/{id}/push`` (async) and ``recsys push plan`` (sync, pipelined per batch of
-users) queue the same reads with ``queue_read`` and record with ``RECORD_PUSH``
+``GET /v1/users/{id}/push`` (async) and ``recsys push plan`` (sync, pipelined per batch of users)
+queue the same reads with ``queue_read``. Reading records nothing: ``POST /v1/users/{id}/push``
+(a push that was sent) and ``push plan`` (without a dry run) record with ``RECORD_PUSH``
 (``storage.scripts``), which re-checks the daily cap and the no-repeat rule atomically, so
 concurrent callers can never exceed them. A user's counter and pushed-items set share the user's
 hash slot.
@@ -28,9 +29,10 @@ READS = 3
 
 def queue_read(pipe: Any, keys: Keys, user_id: str, day: str, cutoff: float) -> None:
     """Queue on ``pipe`` (sync or async, one node or a cluster) the reads of ``parse_read``:
-    the user's purchases, the items pushed since ``cutoff`` and the count of ``day``."""
-    pipe.smembers(keys.purchased(user_id))
-    pipe.zrangebyscore(keys.pushed(user_id), f"({cutoff}", "+inf")
+    the user's purchases, the items pushed since ``cutoff`` (with when) and the count of
+    ``day``."""
+    pipe.zrange(keys.purchased(user_id), 0, -1)
+    pipe.zrangebyscore(keys.pushed(user_id), f"({cutoff}", "+inf", withscores=True)
     pipe.get(keys.push_count(user_id, day))
 
 
@@ -38,7 +40,14 @@ def parse_read(replies: Sequence[Any]) -> UserState:
     """The ``READS`` replies of ``queue_read`` as a ``UserState``."""
     purchased, recent, count = replies
     return UserState(purchased=frozenset(m.decode() for m in purchased),
-                     recent=frozenset(m.decode() for m in recent), sent_today=int(count or 0))
+                     recent=frozenset(m.decode() for m, _ in recent), sent_today=int(count or 0))
+
+
+def recorded_at(replies: Sequence[Any], at: datetime) -> list[str]:
+    """The items of the ``READS`` replies of ``queue_read`` recorded as pushed exactly at
+    ``at`` (to the second, as ``record_call`` stores it)."""
+    second = int(at.timestamp())
+    return [member.decode() for member, when in replies[1] if int(when) == second]
 
 
 def record_call(keys: Keys, user_id: str, day: str, at: datetime, push: PushConfig,

@@ -48,9 +48,9 @@ class VersionBlobs:
 
 
 def unavailable(error: Exception) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"Redis is unreachable ({error}); retry shortly, the service reconnects by itself"
-    )
+    """The error to raise ``from error``: its message is public, so it leaves out Redis's own
+    text (which names the address); the cause keeps it for the logs."""
+    return StoreUnavailable("Redis is unreachable; retry shortly, the service reconnects by itself")
 
 
 @asynccontextmanager
@@ -97,12 +97,6 @@ class Store:
         async with unavailable_on_failure():
             await self.client.ping()
 
-    async def live(self) -> dict[str, str]:
-        """Model name -> namespace of its live version."""
-        async with unavailable_on_failure():
-            raw = await self.client.hgetall(self.keys.live())
-        return {name.decode(): namespace.decode() for name, namespace in raw.items()}
-
     async def version(self, keys: VersionKeys) -> VersionBlobs:
         """The version-wide keys of a namespace (one hash slot, one round trip)."""
         meta, items, popular, new_items = await self.pipeline(lambda pipe: (
@@ -133,18 +127,23 @@ class Store:
             except redis.exceptions.NoScriptError:
                 return await self.client.eval(script.source, len(keys), *keys, *args)
 
-    async def bundle(self, field: str, hashes: Sequence[str], sets: Sequence[str]) -> Bundle:
-        """``HGET h field`` for each hash and ``SMEMBERS s`` for each set, in one round trip
-        (pipelined; on a cluster, one per node holding them, sent together)."""
-        count = len(hashes) + len(sets)
+    async def bundle(self, field: str, hashes: Sequence[str], sets: Sequence[str] = (),
+                     sorted_sets: Sequence[str] = ()) -> Bundle:
+        """``HGET h field`` for each hash, ``SMEMBERS`` of each set and ``ZRANGE 0 -1`` of each
+        sorted set, in one round trip (pipelined; on a cluster, one per node holding them, sent
+        together). ``Bundle.sets`` holds the members of ``sets``, then of ``sorted_sets``."""
+        count = len(hashes) + len(sets) + len(sorted_sets)
         if self._lane is not None:
             name = field.encode()
             commands = b"".join([*(pack(b"HGET", key.encode(), name) for key in hashes),
-                                 *(pack(b"SMEMBERS", key.encode()) for key in sets)])
+                                 *(pack(b"SMEMBERS", key.encode()) for key in sets),
+                                 *(pack(b"ZRANGE", key.encode(), b"0", b"-1")
+                                   for key in sorted_sets)])
             replies = await self._call(commands, count)
         else:
             replies = await self.pipeline(lambda pipe: (
-                [pipe.hget(key, field) for key in hashes], [pipe.smembers(key) for key in sets]))
+                [pipe.hget(key, field) for key in hashes], [pipe.smembers(key) for key in sets],
+                [pipe.zrange(key, 0, -1) for key in sorted_sets]))
         return Bundle(replies[: len(hashes)],
                       [[member.decode() for member in found] for found in replies[len(hashes) :]])
 

@@ -219,6 +219,11 @@ def make_live(
     The replaced version's keys get ``retain_seconds`` (readable for rollback until then) unless
     a running A/B experiment serves it (``Keys.pinned``; stopping the experiment sets that
     expiry). Calling it with an older namespace that has not expired yet is a rollback.
+
+    When no default model is set (``Keys.default_model``, ``storage.live``), the same
+    transaction sets it to the model served until now (the only live one), or to ``name`` when
+    none or several were live: making another name live never changes what a server without a
+    configured model serves.
     """
     new_keys = namespace_keys(client, keys, namespace)
     if new_keys:
@@ -226,17 +231,20 @@ def make_live(
     if not new_keys or not client.exists(keys.version(namespace).meta()):
         raise ModelError(f"published version {namespace!r} is not in Redis (expired or never "
                          "written); publish it again")
-    live = keys.live()
+    live, default = keys.live(), keys.default_model()
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(live, keys.pinned())
+                pipe.watch(live, keys.pinned(), default)
                 raw = pipe.hget(live, name)
                 previous = raw.decode() if isinstance(raw, bytes) else raw
                 keep = previous is None or previous == namespace or bool(
                     pipe.sismember(keys.pinned(), previous))
+                served = None if pipe.exists(default) else [n.decode() for n in pipe.hkeys(live)]
                 pipe.multi()
                 pipe.hset(live, name, namespace)
+                if served is not None:
+                    pipe.set(default, served[0] if len(served) == 1 else name)
                 pipe.execute()
                 break
             except redis.WatchError:

@@ -6,6 +6,7 @@ A logged model needs the ``recsys`` package where it is loaded: its code file im
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recommender.errors import ConfigError
@@ -30,6 +33,8 @@ ARTIFACT_NAME = "model"
 FINGERPRINT_TAG = "recsys.fingerprint"
 SPLIT_TAG = "recsys.split"
 MODEL_TAG = "recsys.model"
+REGISTER_COMMAND = "recsys train --events FILE --experiment NAME --register {name}"
+"""The command that registers a model (what a message says when none is registered)."""
 _REQUIREMENTS = ("mlflow", "implicit", "numpy", "scipy", "pandas", "pyarrow")
 
 
@@ -124,15 +129,20 @@ def model_uri(ref: str) -> str:
 
 
 def load_version(ref: str) -> LoadedVersion:
-    """Load a model version by ``NAME@ALIAS``, ``NAME/VERSION`` or a ``models:/``/``runs:/`` URI."""
+    """Load a model version by ``NAME@ALIAS``, ``NAME/VERSION`` or a ``models:/``/``runs:/`` URI.
+
+    A registered name, alias or version that does not exist is a ``ConfigError`` naming what
+    does, raised before anything is loaded.
+    """
     uri = model_uri(ref)
-    pyfunc = mlflow.pyfunc.load_model(uri)
+    found = _resolve(uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{found.name}/{found.version}" if found else uri)
     python_model = pyfunc.unwrap_python_model()
     if not isinstance(python_model, RecsysPyfunc):
         kind = type(python_model).__name__
         raise ConfigError(f"{ref}: not a recsys model (its pyfunc is {kind})")
     bundle = python_model.bundle
-    name, version, run_id = _identify(uri, pyfunc.metadata.run_id)
+    run_id = (found.run_id if found else None) or pyfunc.metadata.run_id
     logged = MlflowClient().get_run(run_id).data.metrics if run_id else {}
     return LoadedVersion(
         model=bundle.model,
@@ -140,26 +150,96 @@ def load_version(ref: str) -> LoadedVersion:
         catalog=bundle.catalog,
         config=bundle.spec,
         fingerprint=bundle.fingerprint,
-        name=name,
-        version=version,
+        name=found.name if found else None,
+        version=str(found.version) if found else None,
         run_id=run_id,
         metrics=metrics_of("test", logged),
     )
 
 
-def _identify(uri: str, run_id: str | None) -> tuple[str | None, str | None, str | None]:
-    """Registered name, version and run of a URI (name and version ``None`` unless ``models:/``)."""
+def _resolve(uri: str) -> ModelVersion | None:
+    """The registered version a ``models:/`` URI names (``None`` for other URIs)."""
     if not uri.startswith("models:/"):
-        return None, None, run_id
+        return None
     ref = uri.removeprefix("models:/")
     client = MlflowClient()
     name, at, alias = ref.partition("@")
     if at:
-        found = client.get_model_version_by_alias(name, alias)
-    else:
-        name, _, number = ref.rpartition("/")
-        found = client.get_model_version(name, number)
-    return found.name, str(found.version), found.run_id or run_id
+        return version_by_alias(client, name, alias)
+    name, _, number = ref.rpartition("/")
+    return model_version(client, name, number)
+
+
+def registered_model(client: MlflowClient, name: str) -> RegisteredModel:
+    """The registered model ``name``; a ``ConfigError`` naming the registered ones if none."""
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    names = sorted(model.name for model in registered_models(client))
+    train = f"`{REGISTER_COMMAND.format(name=name)}`"
+    if not names:
+        raise ConfigError(
+            f"no registered model {name!r}: nothing is registered in the tracking store "
+            f"{mlflow.get_tracking_uri()} yet; train and register one with {train}"
+        ) from None
+    lowered = {other.lower(): other for other in names}
+    close = ([lowered[name.lower()]] if name.lower() in lowered else
+             difflib.get_close_matches(name, names, n=3))
+    guess = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    raise ConfigError(
+        f"no registered model {name!r}{guess}; registered: {shown} (see `recsys models list`); "
+        f"train a new one with {train}"
+    ) from None
+
+
+def registered_models(client: MlflowClient) -> list[RegisteredModel]:
+    """Every registered model of the store (its search returns pages of 100)."""
+    found: list[RegisteredModel] = []
+    token = None
+    while True:
+        page = client.search_registered_models(max_results=1000, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
+    """Version ``version`` of registered model ``name``; a ``ConfigError`` naming the model's
+    versions if it has no such version (and the registered models if there is no such model)."""
+    registered_model(client, name)
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+    numbers = sorted(int(found.version) for found in client.search_model_versions(
+        f"name = '{quoted(name)}'"))
+    raise ConfigError(
+        f"model {name!r} has no version {version!r}; its versions: "
+        f"{', '.join(map(str, numbers)) or 'none'} (see `recsys models list {name}`)"
+    ) from None
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion:
+    """The version ``alias`` of registered model ``name`` points at; a ``ConfigError`` naming
+    its aliases if it has no such alias."""
+    aliases = registered_model(client, name).aliases
+    if alias not in aliases:
+        held = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items())) or "none"
+        raise ConfigError(
+            f"model {name!r} has no alias {alias!r} (its aliases: {held}); point it at a version "
+            f"with `recsys promote {name} --version N --alias {alias}`"
+        )
+    return client.get_model_version(name, str(aliases[alias]))
+
+
+def quoted(name: str) -> str:
+    """``name`` for a single-quoted string of an MLflow search filter."""
+    return name.replace("'", "\\'")
 
 
 def _requirements() -> list[str]:

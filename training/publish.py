@@ -32,6 +32,7 @@ from recommender.precompute import ItemTable, item_table, new_item_lists, popula
 from storage.codec import encode_lists
 from storage.connect import SyncClient
 from storage.keys import Keys, VersionKeys, namespace_id, popular_field, published_field
+from storage.live import read_pointers
 from storage.manifest import Manifest
 from storage.writer import NamespaceWriter
 from storage.writer import make_live as go_live
@@ -50,7 +51,8 @@ BATCH_USERS = 8192
 
 @dataclass(frozen=True)
 class PublishStats:
-    """What a publish wrote. ``list_bytes``: Redis bytes per user per top-N list (MEMORY USAGE)."""
+    """What a publish wrote. ``list_bytes``: Redis bytes per user per top-N list (MEMORY USAGE);
+    ``default_model``: the model serving uses when none is configured, after the publish."""
 
     name: str
     version: str
@@ -62,6 +64,7 @@ class PublishStats:
     bytes: int
     list_bytes: float
     seconds: float
+    default_model: str | None = None
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -87,7 +90,8 @@ def publish_version(
     make_live: bool = True,
     keys: Keys | None = None,
 ) -> PublishStats:
-    """Write one model version into its own namespace, then make it the live version of ``name``.
+    """Write one model version into its own namespace, then make it the live version of ``name``
+    (and the default model when there is none: ``storage.writer.make_live``).
 
     Every complete publish is recorded in ``{prefix}published`` (``name:version`` -> namespace),
     so an A/B experiment can serve a version that is not live (``make_live=False``).
@@ -153,10 +157,11 @@ def publish_version(
         report("live", 1, 1)
     redis_client.hset(keys.published(), published_field(name, str(version)), namespace)
     total, list_bytes = _memory(redis_client, writer.keys, vkeys)
+    default = read_pointers(redis_client, keys).default
     return PublishStats(
         name=name, version=str(version), namespace=namespace, previous=previous,
         users=len(train.users), items=len(table), keys=len(writer.keys), bytes=total,
-        list_bytes=list_bytes, seconds=time.perf_counter() - started,
+        list_bytes=list_bytes, seconds=time.perf_counter() - started, default_model=default,
     )
 
 

@@ -2,9 +2,15 @@
 
 Reads everything from Redis (the live version ``publish`` wrote, and the live push state), decides
 per user with ``recommender.push.decide`` exactly as ``GET /v1/users/{id}/push`` does at the
-slot's start, and records each planned push with the same ``RECORD_PUSH`` script, so that the
-API and the plan agree (a user planned for breakfast is not pushed again by the API beyond the
-daily cap, nor the same items within the no-repeat window).
+slot's start, and records each planned push with the same ``RECORD_PUSH`` script as
+``POST /v1/users/{id}/push``, so that the API and the plan agree (a user planned for breakfast
+is not pushed again by the API beyond the daily cap, nor the same items within the no-repeat
+window). With ``record=False`` (``--dry-run``) it writes the same lines and records nothing.
+
+Planning the same slot and day again is idempotent: a user whose push was recorded at the slot's
+start (by an earlier run) is written again with the items recorded for them, not recorded twice;
+the others are planned as usual. So a second run writes the same plan (``rec_id`` aside), and a
+run that was interrupted is finished by running it again.
 """
 
 from __future__ import annotations
@@ -33,9 +39,13 @@ CHUNK = 500
 
 @dataclass(frozen=True)
 class PlanStats:
+    """Users read, with affinity, planned now, planned by an earlier run (written again), at the
+    daily cap, with no item left."""
+
     users: int
     affine: int
     planned: int
+    again: int
     capped: int
     empty: int
 
@@ -76,8 +86,9 @@ def _catalog(client: SyncClient, keys: Keys, version: LiveVersion, slot: rules.S
 
 def plan(client: SyncClient, keys: Keys, slot_name: str, day: date,
          write: Callable[[dict[str, Any]], None], model: str | None = None,
-         progress: Callable[[int], None] | None = None) -> PlanStats:
-    """Plan (and record) the pushes of ``slot_name`` on ``day``; ``write`` gets each line.
+         progress: Callable[[int], None] | None = None, record: bool = True) -> PlanStats:
+    """Plan the pushes of ``slot_name`` on ``day`` and record them (unless ``record`` is false);
+    ``write`` gets each line. ``model``: the model name (default: the default model).
 
     Raises ``ConfigError`` for an unknown slot (listing the push slots), ``NoLiveModel`` when
     nothing is live for ``model``.
@@ -92,26 +103,28 @@ def plan(client: SyncClient, keys: Keys, slot_name: str, day: date,
     kinds = rules.slot_kinds(manifest.slot_lists, slot.name)
     catalog = _catalog(client, keys, version, slot, kinds)
     due = rules.push_slot(at, manifest.rules, manifest.push) is not None
-    counts = dict(users=0, affine=0, planned=0, capped=0, empty=0)
+    counts = dict(users=0, affine=0, planned=0, again=0, capped=0, empty=0)
     batch: list[tuple[str, Profile, list[RankedList]]] = []
-    client.script_load(RECORD_PUSH.source)
+    if record:
+        client.script_load(RECORD_PUSH.source)
     for user, profile_raw, lists in _profiles(client, version, slot.name, kinds):
         counts["users"] += 1
         profile = decode_profile(profile_raw)
         if due and rules.has_affinity(rules.affinity(catalog, profile), manifest.push):
             batch.append((user, profile, [decode_list(blob) for blob in lists]))
         if len(batch) == CHUNK:
-            _plan_batch(client, keys, catalog, at, batch, write, counts)
+            _plan_batch(client, keys, catalog, at, batch, write, counts, record)
             batch.clear()
             if progress is not None:
                 progress(counts["users"])
-    _plan_batch(client, keys, catalog, at, batch, write, counts)
+    _plan_batch(client, keys, catalog, at, batch, write, counts, record)
     return PlanStats(**counts)
 
 
 def _plan_batch(client: SyncClient, keys: Keys, catalog: rules.SlotCatalog, at: Any,
                 batch: list[tuple[str, Profile, list[RankedList]]],
-                write: Callable[[dict[str, Any]], None], counts: dict[str, int]) -> None:
+                write: Callable[[dict[str, Any]], None], counts: dict[str, int],
+                record: bool) -> None:
     """Read the push state of a batch of affine users, decide, record, write."""
     if not batch:
         return
@@ -126,6 +139,11 @@ def _plan_batch(client: SyncClient, keys: Keys, catalog: rules.SlotCatalog, at: 
     for index, (user, profile, lists) in enumerate(batch):
         counts["affine"] += 1
         reads = replies[push_state.READS * index : push_state.READS * (index + 1)]
+        before = push_state.recorded_at(reads, at)
+        if before:  # planned by an earlier run of this slot and day
+            counts["again"] += 1
+            _write(write, user, slot.name, at, rules.in_rank_order(catalog, lists, before))
+            continue
         decision = rules.decide(catalog, profile, lists, push_state.parse_read(reads))
         if decision.reason == rules.CAPPED:
             counts["capped"] += 1
@@ -133,13 +151,21 @@ def _plan_batch(client: SyncClient, keys: Keys, catalog: rules.SlotCatalog, at: 
             counts["empty"] += 1
         else:
             planned.append((user, [str(item["item_id"]) for item in decision.items]))
-    writes = client.pipeline(transaction=False)
-    for user, items in planned:
-        push_state.queue_record(writes, keys, user, day, at, push, items)
-    for (user, items), outcome in zip(planned, writes.execute(), strict=True):
+    outcomes = [push_state.RECORDED] * len(planned)
+    if record:
+        writes = client.pipeline(transaction=False)
+        for user, items in planned:
+            push_state.queue_record(writes, keys, user, day, at, push, items)
+        outcomes = writes.execute()
+    for (user, items), outcome in zip(planned, outcomes, strict=True):
         if outcome != push_state.RECORDED:
             counts["capped"] += 1
             continue
         counts["planned"] += 1
-        write({"user_id": user, "slot": slot.name, "send_at": at.isoformat(), "items": items,
-               "rec_id": secrets.token_hex(16)})
+        _write(write, user, slot.name, at, items)
+
+
+def _write(write: Callable[[dict[str, Any]], None], user: str, slot: str, at: Any,
+           items: list[str]) -> None:
+    write({"user_id": user, "slot": slot, "send_at": at.isoformat(), "items": items,
+           "rec_id": secrets.token_hex(16)})

@@ -17,7 +17,15 @@ from mlflow.tracking import MlflowClient
 
 from recommender.errors import ConfigError
 from training.aliases import CHAMPION, check_alias
-from training.model_store import FINGERPRINT_TAG, SPLIT_TAG, metrics_of
+from training.model_store import (
+    FINGERPRINT_TAG,
+    SPLIT_TAG,
+    metrics_of,
+    model_version,
+    quoted,
+    registered_model,
+    registered_models,
+)
 
 DEFAULT_METRIC = "ndcg@10"
 DEFAULT_TOLERANCE = 0.005
@@ -92,12 +100,7 @@ def gate(
 def version_info(name: str, version: str) -> VersionInfo:
     """The registered version ``name``/``version``; ``ConfigError`` if there is none."""
     client = MlflowClient()
-    try:
-        found = client.get_model_version(name, str(version))
-    except MlflowException:
-        raise ConfigError(f"model {name!r} has no version {version!r}; see recsys models list "
-                          f"{name}") from None
-    return _info(client, found)
+    return _info(client, model_version(client, name, version))
 
 
 def alias_holder(name: str, alias: str) -> VersionInfo | None:
@@ -110,19 +113,24 @@ def alias_holder(name: str, alias: str) -> VersionInfo | None:
     return _info(client, found)
 
 
-def list_versions(name: str) -> list[VersionInfo]:
-    """Every version of registered model ``name``, newest first."""
+def list_versions(name: str | None = None) -> list[VersionInfo]:
+    """Every version of registered model ``name`` (of every model if ``None``), by name, then
+    newest first. ``ConfigError`` if ``name`` is not registered."""
     client = MlflowClient()
-    found = client.search_model_versions(f"name = '{_quoted(name)}'")
-    if not found:
-        raise ConfigError(f"no registered model {name!r} (register one with recsys train "
-                          "--register NAME)")
-    # Version search results carry no aliases in every store; the registered model has them all.
-    aliases: dict[str, list[str]] = {}
-    for alias, version in client.get_registered_model(name).aliases.items():
-        aliases.setdefault(str(version), []).append(alias)
-    infos = [_info(client, version, aliases.get(str(version.version), [])) for version in found]
-    return sorted(infos, key=lambda info: int(info.version), reverse=True)
+    # Version search results carry no aliases in every store; the registered models have them.
+    if name is None:
+        models = registered_models(client)
+        found = list(client.search_model_versions())
+    else:
+        models = [registered_model(client, name)]
+        found = list(client.search_model_versions(f"name = '{quoted(name)}'"))
+    aliases: dict[tuple[str, str], list[str]] = {}
+    for model in models:
+        for alias, version in model.aliases.items():
+            aliases.setdefault((model.name, str(version)), []).append(alias)
+    infos = [_info(client, version, aliases.get((version.name, str(version.version)), []))
+             for version in found]
+    return sorted(infos, key=lambda info: (info.name, -int(info.version)))
 
 
 def promote(
@@ -170,7 +178,3 @@ def _info(
         split=tags.get(SPLIT_TAG),
         created=datetime.fromtimestamp(found.creation_timestamp / 1000, tz=UTC),
     )
-
-
-def _quoted(name: str) -> str:
-    return name.replace("'", "\\'")

@@ -62,6 +62,17 @@ class TrainSpec:
         return {name: str(value) for name, value in flat.items()}
 
 
+def model_name(name: str) -> str:
+    """The model ``name`` names, matched case-insensitively (``EASE`` -> ``ease``), checked
+    before any job starts; ``UnknownModelError`` listing the models if there is none."""
+    from recommender.models import MODEL_NAMES, make_model
+
+    wanted = name.strip().lower()
+    if wanted not in MODEL_NAMES:
+        make_model(name)  # raises UnknownModelError, which lists the models
+    return wanted
+
+
 def model_params(model: str, pairs: list[str], config: RecsysConfig) -> dict[str, Any]:
     """``[models.<model>]`` of ``recsys.toml`` overridden by ``--param`` pairs.
 

@@ -13,7 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from recommender.errors import ConfigError
+from recommender.errors import ConfigError, UnknownModelError
 from recommender.evaluation import EvalData, evaluate_model
 from recommender.matrix import IdMap, Interactions
 from recommender.models import PopularityRecommender, Recommender, make_model
@@ -57,6 +57,8 @@ def build_model(spec: TrainSpec, items: IdMap, catalog: pd.DataFrame | None) -> 
     """
     try:
         model = make_model(spec.model, spec.params)
+    except UnknownModelError:
+        raise
     except ValueError as exc:
         raise ConfigError(f"--param: {exc}") from None
     if isinstance(model, PopularityRecommender) and catalog is not None and len(catalog):

@@ -82,6 +82,16 @@ def _ease(trial: optuna.Trial) -> dict[str, Any]:
 SEARCH_SPACES: dict[str, Space] = {"als": _als, "bpr": _bpr, "itemknn": _itemknn, "ease": _ease}
 
 
+def search_space(model: str) -> Space:
+    """The search space of ``model``; ``ConfigError`` naming the tunable models if it has none."""
+    space = SEARCH_SPACES.get(model)
+    if space is None:
+        raise ConfigError(
+            f"no search space for model {model!r}; tune one of {', '.join(SEARCH_SPACES)}"
+        )
+    return space
+
+
 @dataclass(frozen=True)
 class TuneResult:
     """The search outcome: best parameters, their validation and test metrics, the logged run."""
@@ -152,12 +162,7 @@ def search(
     The first trial tries the current parameters (the model's defaults overridden by
     ``spec.params``). Returns the study and the chosen trial (see ``choose``).
     """
-    space = SEARCH_SPACES.get(spec.model)
-    if space is None:
-        raise ConfigError(
-            f"no search space for model {spec.model!r}; tune one of {', '.join(SEARCH_SPACES)}"
-        )
-
+    space = search_space(spec.model)
     parent = mlflow.active_run()
     if parent is None:
         raise RuntimeError("search() logs each trial as a nested run: start a parent run first")
@@ -208,6 +213,7 @@ def tune(
     """
     if trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {trials}")
+    search_space(spec.model)  # before the run starts
     if alias and not register:
         raise ConfigError("--alias needs --register NAME (an alias points at a registered version)")
     metrics = sorted(f"{name}@{spec.k}" for name in (*PER_USER_METRICS, "coverage"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from recommender.errors import ModelError
 from recommender.evaluation.dataset import EvalData
 from recommender.evaluation.metrics import per_user_metrics, summarize
 from recommender.models.base import Recommender
@@ -27,11 +29,15 @@ class EvalResult:
     per_user : dict
         Model name -> ``per_user_metrics``: one value per evaluated user, in ``EvalData.users``
         order, for paired comparisons (``paired_bootstrap``).
+    errors : dict
+        Model name -> why it has no results (``ModelError``, e.g. EASE refusing a catalog over
+        its ``max_items``, or running out of memory); the other models' results stand.
     """
 
     metrics: dict[str, dict[str, float]]
     seconds: dict[str, float]
     per_user: dict[str, dict[str, np.ndarray]]
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def recommend_users(model: Recommender, data: EvalData, k: int = 10) -> np.ndarray:
@@ -64,27 +70,38 @@ def evaluate_models(
 ) -> EvalResult:
     """Build each model with ``make_model(name, params[name])``, fit it and score it on ``data``.
 
-    ``progress`` receives one line before each model is fitted and one before it ranks.
+    Every model is built first, so a bad parameter fails before anything is fitted. A model
+    that fails to fit or rank (a ``ModelError`` or ``MemoryError``) is reported in
+    ``EvalResult.errors`` and the others are still scored. ``progress`` receives one line
+    before each model is fitted, one before it ranks and one when it fails.
     """
     # Imported here: the model registry pulls in implicit, which plain evaluation does not need.
     from recommender.models import make_model
 
     params = params or {}
     report = progress or (lambda message: None)
+    pending = deque(make_model(name, params.get(name)) for name in names)  # bad ones fail first
     metrics: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     per_user: dict[str, dict[str, np.ndarray]] = {}
+    errors: dict[str, str] = {}
     for position, name in enumerate(names, start=1):
-        model = make_model(name, params.get(name))
+        model = pending.popleft()  # released after its turn: one fitted model at a time
         report(f"fitting {name} ({position}/{len(names)})")
         started = time.perf_counter()
-        model.fit(data.train.matrix)
-        seconds[name] = time.perf_counter() - started
-        report(f"ranking top {k} for {len(data.users):,} users with {name}")
-        recommended = recommend_users(model, data, k)
+        try:
+            model.fit(data.train.matrix)
+            seconds[name] = time.perf_counter() - started
+            report(f"ranking top {k} for {len(data.users):,} users with {name}")
+            recommended = recommend_users(model, data, k)
+        except (ModelError, MemoryError) as exc:
+            errors[name] = str(exc) or f"{type(exc).__name__} while fitting or ranking"
+            seconds.pop(name, None)
+            report(f"{name} failed: {errors[name]}")
+            continue
         per_user[name] = _per_user(recommended, data)
         metrics[name] = summarize(per_user[name], recommended, data.train.shape[1])
-    return EvalResult(metrics=metrics, seconds=seconds, per_user=per_user)
+    return EvalResult(metrics=metrics, seconds=seconds, per_user=per_user, errors=errors)
 
 
 def _per_user(recommended: np.ndarray, data: EvalData) -> dict[str, np.ndarray]:

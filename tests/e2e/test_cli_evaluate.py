@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from recommender.synth import synthesize, write_synth
@@ -49,7 +50,8 @@ def test_json_output_has_the_documented_shape_and_cf_beats_popularity(
         check=True,
     )
     payload = json.loads(result.stdout)
-    assert list(payload) == ["protocol", "k", "models"]
+    assert list(payload) == ["protocol", "k", "models", "errors"]
+    assert payload["errors"] == {}
     assert payload["protocol"] == "temporal" and payload["k"] == 5
     assert list(payload["models"]) == ["pop", "itemknn", "ease"]
     for metrics in payload["models"].values():
@@ -97,3 +99,53 @@ def test_a_bad_row_names_the_file_row_and_column(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", "--events", str(bad), "--models", "pop"])
     assert result.exit_code == 2
     assert "events.csv: row 2, column 'event': unknown event type 'teleport'" in result.output
+
+
+def _evaluate(events: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, ["evaluate", "--events", str(events), "--k", "5", *args])
+
+
+def test_a_model_that_cannot_run_is_reported_and_the_others_still_are(
+    shop: tuple[Path, Path],
+) -> None:
+    events, _ = shop
+    args = ("--models", "pop,ease,itemknn", "--param", "ease.max_items=10")
+    result = _evaluate(events, *args, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert list(payload["models"]) == ["pop", "itemknn"]
+    assert list(payload["errors"]) == ["ease"]
+    assert "max_items=10" in payload["errors"]["ease"]
+
+    table = _evaluate(events, *args)
+    assert table.exit_code == 0, table.output
+    assert "│ pop " in table.stdout and "│ itemknn " in table.stdout
+    assert "│ ease " not in table.stdout
+    assert "error: ease has no results: EASE needs a dense items x items matrix" in table.stderr
+
+
+def test_the_exit_code_is_1_only_when_no_model_was_scored(shop: tuple[Path, Path]) -> None:
+    events, _ = shop
+    result = _evaluate(events, "--models", "ease", "--param", "ease.max_items=10", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["models"] == {} and list(payload["errors"]) == ["ease"]
+
+
+def test_a_misspelt_event_type_in_weights_is_an_error_naming_the_known_ones(
+    shop: tuple[Path, Path],
+) -> None:
+    events, _ = shop
+    result = _evaluate(events, "--models", "pop", "--weights", "view=1,purchse=8")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --weights: unknown event type 'purchse'; known: view, click, favorite, cart, "
+        "share, purchase"
+    )
+
+
+def test_model_names_are_matched_case_insensitively(shop: tuple[Path, Path]) -> None:
+    events, _ = shop
+    result = _evaluate(events, "--models", "POP", "--json")
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["models"]) == ["pop"]

@@ -41,14 +41,16 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run_demo(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_demo(
+    tmp_path: Path, env: dict[str, str], port: int | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """``recsys demo --check`` on a small shop from ``tmp_path``; any embedded Redis stopped."""
     try:
         result = subprocess.run(
             [
                 *RECSYS,
                 "demo",
-                "--check",
+                *(["--check"] if check else []),
                 "--users",
                 "600",
                 "--items",
@@ -56,7 +58,7 @@ def _run_demo(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProces
                 "--days",
                 "30",
                 "--port",
-                str(_free_port()),
+                str(port or _free_port()),
             ],
             cwd=tmp_path,
             env=env,
@@ -79,6 +81,39 @@ def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_pa
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert (tmp_path / ".recsys" / "redis").is_dir()
     assert "curl -s -H 'X-API-Key: demo-key'" in result.stderr
+    _assert_the_demo_kept_to_its_own_names(tmp_path)
+
+
+def _assert_the_demo_kept_to_its_own_names(tmp_path: Path) -> None:
+    """Only ``demo-products`` registered, in experiment ``demo``; Redis keys only under
+    ``demo:`` (the embedded Redis restarted from its append-only file to look)."""
+    from mlflow.tracking import MlflowClient
+
+    from recsys_cli.embedded_redis import ensure_running, stop
+
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    store = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert [m.name for m in store.search_registered_models()] == ["demo-products"]
+    assert store.get_experiment_by_name("demo") is not None
+    root = tmp_path / ".recsys"
+    client = connect(ensure_running(root).url)
+    try:
+        assert list(client.hgetall(Keys("demo:").live())) == [b"demo-products"]
+        assert not list(client.scan_iter(match="recsys:*", count=1000))
+    finally:
+        client.close()
+        stop(root)
+
+
+def test_demo_refuses_a_taken_port_before_it_does_anything(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        result = _run_demo(tmp_path, _clean_env(), port=port, check=False)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # no data, no store, no Redis
 
 
 def test_demo_check_runs_on_a_redis_cluster_under_the_environment_prefix(

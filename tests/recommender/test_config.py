@@ -100,10 +100,37 @@ def test_weights_option_overrides_listed_types_only() -> None:
     assert weights["view"] == 1 and weights["purchase"] == 1 and weights["cart"] == 4
 
 
-@pytest.mark.parametrize("text", ["view", "view=abc", "=3", "view=-1"])
-def test_bad_weights_option_is_refused(text: str) -> None:
-    with pytest.raises(ConfigError, match="--weights"):
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("view", "expected EVENT=NUMBER pairs, got 'view'"),
+        ("view=abc", "weight of 'view' must be a number, got 'abc'"),
+        ("=3", "expected EVENT=NUMBER pairs, got '=3'"),
+        ("view=-1", "weight of 'view' must be >= 0, got -1.0"),
+    ],
+)
+def test_bad_weights_option_is_refused_naming_the_problem_not_a_flag(text: str, why: str) -> None:
+    with pytest.raises(ConfigError) as caught:
         parse_weights(text)
+    assert str(caught.value) == why  # the CLI adds the flag (recsys_cli.common.option_weights)
+
+
+def test_a_misspelt_event_type_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_weights("view=1,purchse=8", DEFAULT_WEIGHTS)
+    assert str(caught.value) == (
+        "unknown event type 'purchse'; known: view, click, favorite, cart, share, purchase "
+        "(a new type needs a weight under [events] weights in recsys.toml)"
+    )
+
+
+def test_an_event_type_defined_in_recsys_toml_can_be_reweighted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[events]\nweights = { view = 1, wishlist = 3 }\n"))
+    weights = parse_weights("wishlist=5,cart=4", config.events.weights)
+    assert weights == {"view": 1.0, "wishlist": 5.0, "cart": 4.0}
+    with pytest.raises(ConfigError, match="known: view, click, favorite, cart, share, purchase, "
+                                          "wishlist"):
+        parse_weights("wishlsit=5", config.events.weights)
 
 
 def test_params_are_typed_by_model() -> None:

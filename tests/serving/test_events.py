@@ -1,7 +1,9 @@
-"""POST /v1/events: validation, the stream, idempotency and the purchase effect."""
+"""POST /v1/events: validation, the stream, idempotency, the purchase effect and its bounds,
+and truthful errors when Redis fails mid-call."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -9,6 +11,10 @@ import pytest
 import redis
 from fastapi import FastAPI
 
+import storage.events
+from serving.events import MAYBE_STORED
+from storage.errors import StoreUnavailable
+from storage.events import PURCHASED_DAYS, PURCHASED_MAX, record_purchases
 from storage.keys import Keys
 from tests.serving.conftest import client_for
 
@@ -141,3 +147,95 @@ async def test_events_are_accepted_before_any_model_is_published(app: FastAPI) -
         bad = await client.post(URL, json=[event(event="like")])
     assert ok.status_code == 202
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("timestamp", [
+    "0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00", "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z", 1e300, -1,
+])
+async def test_timestamps_out_of_range_are_422_naming_the_event(
+    api: httpx.AsyncClient, redis_client: redis.Redis, prefix: str, timestamp: Any
+) -> None:
+    response = await api.post(URL, json=[event(), event(timestamp=timestamp)])
+    assert response.status_code == 422
+    (detail,) = response.json()["error"]["details"]
+    assert (detail["index"], detail["field"]) == (1, "timestamp")
+    assert repr(timestamp) in detail["reason"]
+    assert stream(redis_client, prefix) == []
+
+
+def purchases(user: str, items: range, **fields: Any) -> list[dict[str, Any]]:
+    return [event(user_id=user, item_id=f"x{i:05d}", event="purchase", **fields) for i in items]
+
+
+async def test_a_users_purchases_are_bounded_and_expire_whatever_their_history(
+    api: httpx.AsyncClient, app: FastAPI, redis_client: redis.Redis, prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for start in range(0, 10_000, 1000):
+        response = await api.post(URL, json=purchases("u0", range(start, start + 1000)))
+        assert response.json() == {"accepted": 1000, "duplicates": 0}
+    await api.post(URL, json=purchases("u1", range(1)))
+    key = Keys(prefix).purchased("u0")
+    assert redis_client.zcard(key) == PURCHASED_MAX
+    assert min(redis_client.zrange(key, 0, -1)) >= b"x09000"  # the most recent are kept
+    assert 0 < redis_client.ttl(key) <= PURCHASED_DAYS * 24 * 3600
+    assert 0 < redis_client.ttl(Keys(prefix).purchased("u1")) <= PURCHASED_DAYS * 24 * 3600
+
+    read: dict[str, int] = {}
+    bundle = app.state.store.bundle
+
+    async def counting(field: str, hashes: Any, sets: Any = (), sorted_sets: Any = ()) -> Any:
+        found = await bundle(field, hashes, sets, sorted_sets)
+        if sorted_sets:  # the user's purchases come after the plain sets
+            read[field] = len(found.sets[len(sets)])
+        return found
+
+    monkeypatch.setattr(app.state.store, "bundle", counting)
+    for user in ("u0", "u1"):
+        assert (await api.get(f"/v1/users/{user}/recommendations")).status_code == 200
+    assert read == {"u0": PURCHASED_MAX, "u1": 1}  # what a request reads is bounded
+
+
+async def test_old_purchases_drop_out_and_a_plain_set_of_before_is_replaced(
+    app: FastAPI, redis_client: redis.Redis, prefix: str
+) -> None:
+    store, key = app.state.store, Keys(prefix).purchased("u0")
+    redis_client.sadd(key, "legacy")
+    now = float(int(time.time()))
+    await record_purchases(store, {"u0": ["old"]}, now - PURCHASED_DAYS * 24 * 3600 - 60)
+    assert redis_client.type(key) == b"zset" and redis_client.zrange(key, 0, -1) == [b"old"]
+    await record_purchases(store, {"u0": ["new", "new"]}, now)
+    assert redis_client.zrange(key, 0, -1, withscores=True) == [(b"new", now)]
+
+
+async def test_a_failure_after_the_write_says_the_batch_may_be_stored_and_ids_make_it_once(
+    api: httpx.AsyncClient, app: FastAPI, redis_client: redis.Redis, prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = app.state.store
+    script, record = store.script, storage.events.record_purchases
+
+    async def reply_lost(*args: Any) -> Any:  # the script ran, its reply never came
+        await script(*args)
+        raise StoreUnavailable("Redis is unreachable")
+
+    async def refused(*args: Any) -> None:  # the stream written, the purchases refused
+        await record(*args)
+        raise redis.exceptions.ResponseError("OOM command not allowed")
+
+    batch = [event(event_id="a"), event(event_id="b", event="purchase")]
+    for fault in ("script", "purchases"):
+        with monkeypatch.context() as patch:
+            if fault == "script":
+                patch.setattr(store, "script", reply_lost)
+            else:
+                patch.setattr(storage.events, "record_purchases", refused)
+            response = await api.post(URL, json=batch)
+        assert response.status_code == 503
+        assert response.json()["error"] == {"code": "redis_unavailable", "message": MAYBE_STORED}
+        assert "may have been stored" in MAYBE_STORED and "event_id" in MAYBE_STORED
+    assert [e["event_id"] for e in stream(redis_client, prefix)] == ["a", "b"]  # stored once
+    again = await api.post(URL, json=batch)
+    assert again.json() == {"accepted": 0, "duplicates": 2}
+    assert len(stream(redis_client, prefix)) == 2

@@ -17,6 +17,7 @@ from tests.conftest import RedisProcess
 from tests.serving import world
 from tests.serving.conftest import client_for, make_app
 from tests.serving.test_recommendations import NOON, URL, ids
+from training.publish import publish_version
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +54,7 @@ async def test_with_no_key_configured_every_v1_request_is_refused(
     redis_url: str, redis_client: redis.Redis, prefix: str
 ) -> None:
     world.publish(redis_client, prefix)
-    app = make_app(redis_url, prefix, api_keys="")
+    app = make_app(redis_url, prefix, api_keys="", allow_no_api_keys=True)
     async with await client_for(app, "") as client:
         assert (await client.get("/v1/popular")).status_code == 401
     await app.state.store.close()
@@ -83,20 +84,43 @@ async def test_not_ready_until_a_version_is_published(
     assert after.status_code == 200
 
 
-async def test_several_live_models_need_a_model_name(
+def publish_other(client: redis.Redis, prefix: str) -> None:
+    """Publish the world a second time, as model ``other``."""
+    train = world.interactions()
+    publish_version(client, "other", "3", world.FixedScores().fit(train.matrix), train,
+                    world.catalog(), world.config(prefix), now=world.NOW)
+
+
+async def test_several_live_models_serve_the_default_unless_a_model_is_named(
     redis_url: str, redis_client: redis.Redis, prefix: str
 ) -> None:
-    world.publish(redis_client, prefix)
-    redis_client.hset(Keys(prefix).live(), "other", "other:1:x")
-    ambiguous, chosen = make_app(redis_url, prefix), make_app(redis_url, prefix, model_name="shop")
-    async with await client_for(ambiguous) as a, await client_for(chosen) as b:
-        refused, served = await a.get("/v1/popular"), await b.get("/v1/popular")
+    world.publish(redis_client, prefix)  # the first model published is the default
+    publish_other(redis_client, prefix)
+    unnamed, named = make_app(redis_url, prefix), make_app(redis_url, prefix, model_name="other")
+    async with await client_for(unnamed) as a, await client_for(named) as b:
+        default, chosen = await a.get("/v1/popular"), await b.get("/v1/popular")
+        assert default.status_code == 200 and default.json()["model"]["name"] == "shop"
+        assert chosen.status_code == 200 and chosen.json()["model"]["name"] == "other"
+        redis_client.delete(Keys(prefix).default_model())  # no default: ambiguous again
+        refused = await a.get("/v1/popular")
     assert refused.status_code == 503
-    assert refused.json()["error"]["code"] == "no_live_model"
-    assert "RECSYS_MODEL_NAME for the API" in refused.json()["error"]["message"]
-    assert served.status_code == 200
-    for application in (ambiguous, chosen):
+    assert refused.json() == {"error": {"code": "no_live_model", "message": (
+        "several models are live (other, shop) and none is the default; name the one to use "
+        "(RECSYS_MODEL_NAME for the API, --model for the commands) or make one the default "
+        "(`recsys publish NAME@ALIAS --default`)")}}
+    for application in (unnamed, named):
         await application.state.store.close()
+
+
+async def test_publishing_a_second_model_leaves_the_first_serving(
+    api: httpx.AsyncClient, redis_client: redis.Redis, prefix: str
+) -> None:
+    assert (await api.get("/readyz")).json()["model"]["name"] == "shop"
+    publish_other(redis_client, prefix)
+    for route in ("/readyz", "/v1/popular", URL.format("u0"), "/v1/items/p0/similar"):
+        response = await api.get(route)
+        assert response.status_code == 200, (route, response.text)
+        assert response.json()["model"] == {"name": "shop", "version": "1"}
 
 
 async def test_metrics_count_requests_per_route_template_fallbacks_and_misses(

@@ -93,9 +93,9 @@ async def test_a_purchase_is_excluded_from_the_next_request(
     api: httpx.AsyncClient, redis_client: redis.Redis, prefix: str
 ) -> None:
     assert "p2" in ids(await api.get(URL.format("u0"), params={"at": NOON}))
-    redis_client.sadd(Keys(prefix).purchased("u0"), "p2")
+    redis_client.zadd(Keys(prefix).purchased("u0"), {"p2": 0})
     assert ids(await api.get(URL.format("u0"), params={"at": NOON})) == ["p3", "p0", "p1"]
-    redis_client.sadd(Keys(prefix).purchased("stranger"), "p1")
+    redis_client.zadd(Keys(prefix).purchased("stranger"), {"p1": 0})
     assert ids(await api.get(URL.format("stranger"), params={"at": NOON})) == ["p4", "p0"]
 
 
@@ -105,7 +105,7 @@ async def test_a_purchase_in_a_repeatable_category_is_offered_again(
     from tests.serving.conftest import client_for
 
     world.publish(redis_client, prefix, rules={"repeatable_categories": ["lunch"]})
-    redis_client.sadd(Keys(prefix).purchased("u0"), "p2", "p0")
+    redis_client.zadd(Keys(prefix).purchased("u0"), {"p2": 0, "p0": 0})
     async with await client_for(app) as client:  # type: ignore[arg-type]
         assert ids(await client.get(URL.format("u0"), params={"at": NOON})) == ["p2", "p3", "p1"]
 

@@ -50,7 +50,8 @@ def test_the_gate_accepts_better_refuses_worse_and_force_rolls_back(
     name, ndcg = versions
     assert _promote(name, "--version", "1", "--alias", CHAMPION) == (
         0, f"alias 'champion' of '{name}' moved to version 1: first promotion: no version holds "
-           "the alias yet\n")
+           "the alias yet\npromoting is not deploying: serving keeps the version last "
+           f"published; deploy this one with `recsys publish {name}@champion`\n")
     assert _champion(name) == "1"
 
     code, message = _promote(name, "--version", "2")
@@ -90,7 +91,7 @@ def test_promote_json_reports_the_decision(versions: tuple[str, dict[str, float]
     assert result.exit_code == 1
     decision = json.loads(result.stdout)
     assert decision == {"name": name, "alias": "canary", "version": "1", "promoted": False,
-                        "previous": "2", "reason": decision["reason"]}
+                        "previous": "2", "reason": decision["reason"], "published": None}
 
 
 def test_unknown_versions_and_models_are_clear_errors(
@@ -98,7 +99,7 @@ def test_unknown_versions_and_models_are_clear_errors(
 ) -> None:
     name, _ = versions
     code, message = _promote(name, "--version", "99")
-    assert code == 2 and "has no version '99'" in message
+    assert code == 2 and f"model '{name}' has no version '99'; its versions: 1, 2, 3" in message
     result = CliRunner().invoke(app, ["models", "list", "no-such-model"])
     assert result.exit_code == 2 and "no registered model 'no-such-model'" in result.stderr
 
@@ -122,3 +123,66 @@ def test_models_list_shows_versions_aliases_and_metrics(
     table = CliRunner().invoke(app, ["models", "list", name])
     assert table.exit_code == 0
     assert "ndcg@10" in table.stdout and f"{ndcg['2']:.4f}" in table.stdout
+
+
+def test_a_misspelt_model_name_is_blamed_not_the_version(
+    versions: tuple[str, dict[str, float]],
+) -> None:
+    name, _ = versions
+    code, message = _promote(name[:-1], "--version", "1")
+    assert code == 2
+    assert message.startswith(f"error: no registered model '{name[:-1]}' (did you mean '{name}'")
+    assert "has no version" not in message
+    code, message = _promote(name.upper(), "--version", "1")
+    assert code == 2 and f"(did you mean '{name}'?)" in message
+    assert [m.name for m in MlflowClient().search_registered_models()
+            if m.name.lower() == name] == [name]
+
+
+@pytest.fixture
+def other_model(shop: SynthData, mlflow_store: str, model_name: str) -> str:
+    train(shop.events, POP, experiment="promote-tests", register=model_name)
+    return model_name
+
+
+def test_models_list_with_no_name_lists_every_model_with_its_split(
+    versions: tuple[str, dict[str, float]], other_model: str
+) -> None:
+    name, _ = versions
+    result = CliRunner().invoke(app, ["models", "list", "--redis-url", "redis://127.0.0.1:1/0",
+                                      "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["name"], r["version"]) for r in rows if r["name"] in (name, other_model)] == [
+        (name, "3"), (name, "2"), (name, "1"), (other_model, "1")]
+    assert {r["split"] for r in rows} == {POP.split_key}
+    # Redis does not answer: a note, not a failure.
+    assert result.stderr.startswith("note: what is published and live is unknown: Redis did not "
+                                    "answer")
+    table = CliRunner().invoke(app, ["models", "list", "--redis-url", "redis://127.0.0.1:1/0"])
+    assert table.exit_code == 0, table.stderr
+    assert name in table.stdout and other_model in table.stdout
+    assert "stratified ratio=0.75 seed=42 users<=20000" in table.stdout
+
+
+def test_promote_publish_deploys_and_models_list_shows_what_is_live(
+    versions: tuple[str, dict[str, float]], redis_url: str, prefix: str
+) -> None:
+    name, _ = versions
+    where = ["--redis-url", redis_url, "--prefix", prefix]
+    promote(name, "1", CHAMPION, force=True)
+    published = CliRunner().invoke(app, ["promote", name, "--version", "2", "--publish",
+                                         "--json", *where])
+    assert published.exit_code == 0, published.stderr
+    decision = json.loads(published.stdout)
+    assert decision["promoted"] and decision["published"].startswith(f"{name}:2:")
+    assert "promoting is not deploying" not in published.stderr
+    assert f"published {name} version 2 as {decision['published']}: live now" in published.stderr
+
+    promote(name, "3", CHAMPION, force=True)  # moved, not deployed
+    listed = CliRunner().invoke(app, ["models", "list", name, "--json", *where])
+    assert listed.exit_code == 0, listed.stderr
+    serving = {row["version"]: row["serving"] for row in json.loads(listed.stdout)}
+    assert serving == {"3": None, "2": "live", "1": None}
+    assert (f"note: {name}@champion is version 3 but version 2 is live; deploy it with "
+            f"`recsys publish {name}@champion`") in listed.stderr

@@ -11,13 +11,17 @@ import pyarrow as pa
 import pytest
 import redis
 from scipy import sparse
+from typer.testing import CliRunner
 
 from recommender.matrix import IdMap, Interactions
+from recsys_cli.main import app
 from storage.codec import decode_list, decode_profile
+from storage.errors import NoLiveModel
 from storage.keys import Keys, bucket_of
+from storage.live import Pointers, read_live, read_pointers, set_default
 from storage.writer import make_live
 from tests.serving import world
-from training.publish import publish_version
+from training.publish import PublishStats, publish_version
 
 
 def _live(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
@@ -171,3 +175,66 @@ def test_ranking_unseen_items_matches_the_models_own_filtering(
     assert np.all(np.diff(scores, axis=1)[got[:, 1:] >= 0] <= 0)
     heavy = matrix[:20].multiply(sparse.csr_matrix(np.isin(np.arange(n_items), cand))).sum(1)
     assert (np.asarray(heavy).ravel() > 32).any(), "the test needs users beyond the tiers"
+
+
+def _publish_as(client: redis.Redis, prefix: str, name: str) -> PublishStats:
+    train = world.interactions()
+    return publish_version(client, name, "1", world.FixedScores().fit(train.matrix), train,
+                           world.catalog(), world.config(prefix), now=world.NOW)
+
+
+def test_the_first_model_published_is_the_default_and_another_name_leaves_it(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    assert world.publish(redis_client, prefix).default_model == "shop"
+    other = _publish_as(redis_client, prefix, "other")
+    assert other.default_model == "shop"
+    second = world.publish(redis_client, prefix, version="2")
+    assert read_pointers(redis_client, Keys(prefix)) == Pointers(
+        {"shop": second.namespace, "other": other.namespace}, "shop")
+
+
+def test_a_deployment_from_before_the_default_pointer_keeps_serving_its_model(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    world.publish(redis_client, prefix)
+    redis_client.delete(Keys(prefix).default_model())  # live = {shop}, no default yet
+    assert _publish_as(redis_client, prefix, "other").default_model == "shop"
+
+
+def test_set_default_moves_the_default_to_a_live_model_only(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    world.publish(redis_client, prefix)
+    other = _publish_as(redis_client, prefix, "other")
+    set_default(redis_client, keys, "other")
+    assert read_live(redis_client, keys, None).keys == keys.version(other.namespace)
+    with pytest.raises(NoLiveModel, match="model 'nope' has no live version to make the default"):
+        set_default(redis_client, keys, "nope")
+    assert read_pointers(redis_client, keys).default == "other"
+
+
+@pytest.mark.parametrize("make_default", [False, True])
+def test_the_publish_command_says_which_model_serving_uses(
+    redis_client: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch,
+    make_default: bool,
+) -> None:
+    world.publish(redis_client, prefix)
+
+    def publish_ref(ref: str, config: Any, **kwargs: Any) -> PublishStats:
+        return _publish_as(redis_client, prefix, ref.partition("@")[0])
+
+    monkeypatch.setattr("recsys_cli.publishing.publish_ref", publish_ref)
+    args = ["publish", "other@champion", "--redis-url", redis_url, "--prefix", prefix]
+    result = CliRunner().invoke(app, args + ["--default"] * make_default)
+    assert result.exit_code == 0, result.output
+    if make_default:
+        assert ("'other' is the default model: servers without RECSYS_MODEL_NAME serve it "
+                "within a second") in result.output
+        assert read_pointers(redis_client, Keys(prefix)).default == "other"
+    else:
+        assert ("serving keeps using the default model 'shop'; to serve 'other', set "
+                "RECSYS_MODEL_NAME=other for `recsys serve`, or make it the default with "
+                "`recsys publish other@champion --default`") in " ".join(result.output.split())
+        assert read_pointers(redis_client, Keys(prefix)).default == "shop"

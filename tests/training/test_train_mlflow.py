@@ -176,3 +176,49 @@ def test_train_cli_creates_a_new_store_while_it_reads(
     assert result.exit_code == 0, result.stderr
     experiments = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'new.db'}").search_experiments()
     assert [e.name for e in experiments if e.name == "fresh"] == ["fresh"]
+
+
+def _experiment_exists(name: str) -> bool:
+    return MlflowClient().get_experiment_by_name(name) is not None
+
+
+def test_train_cli_refuses_an_unknown_model_before_it_opens_the_experiment(
+    shop_files: tuple[Path, Path], mlflow_store: str
+) -> None:
+    events, _ = shop_files
+    result = CliRunner().invoke(app, [
+        "train", "--events", str(events), "--model", "EASX", "--experiment", "never-opened",
+    ])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --model: unknown model 'EASX'; choose one of pop, als, bpr, itemknn, ease\n"
+    )
+    assert not _experiment_exists("never-opened")
+
+
+def test_train_cli_matches_model_names_in_any_case(
+    shop_files: tuple[Path, Path], mlflow_store: str
+) -> None:
+    events, _ = shop_files
+    result = CliRunner().invoke(app, [
+        "train", "--events", str(events), "--model", "POP", "--experiment", "train-tests",
+        "--json",
+    ])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["params"] == {"by": "users", "per_category": False}
+
+
+def test_train_cli_refuses_a_misspelt_event_type_before_it_opens_the_experiment(
+    shop_files: tuple[Path, Path], mlflow_store: str
+) -> None:
+    events, _ = shop_files
+    result = CliRunner().invoke(app, [
+        "train", "--events", str(events), "--model", "pop", "--weights", "view=1,purchse=8",
+        "--experiment", "never-opened-either",
+    ])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --weights: unknown event type 'purchse'; known: view, click, favorite, cart, "
+        "share, purchase"
+    )
+    assert not _experiment_exists("never-opened-either")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from serving import attribution, events
 from serving.deps import StoreDep
 from serving.responses import OrjsonResponse
-from serving.schemas import UNAUTHORIZED, UNAVAILABLE, _error
+from serving.schemas import UNAUTHORIZED, _error
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -52,7 +52,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _error("invalid_events", "2 of 3 events are invalid; none was stored",
                 "Some events are invalid (details lists index, field and reason)"),
     **UNAUTHORIZED,
-    **UNAVAILABLE,
+    503: _error("redis_unavailable", events.MAYBE_STORED,
+                "Redis failed during the call: the batch may have been stored; send it again "
+                "(events with an event_id are stored once)"),
 }
 
 
@@ -61,7 +63,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Send behaviour events",
     description="Up to 1000 events a call, as `{\"events\": [...]}` or a bare array. All are "
     "validated first: if any is bad, none is stored and 422 lists each bad event. Events with an "
-    "`event_id` seen in the last 7 days are acknowledged as duplicates but not stored again. A "
+    "`event_id` seen in the last 7 days are acknowledged as duplicates but not stored again: "
+    "give every event one, since a 503 means the batch may have been stored and only events with "
+    "an `event_id` are stored once when it is sent again. A "
     "`purchase` removes the item from the user's recommendations at once. A `click`, `cart` or "
     "`purchase` whose `rec_id` came from an A/B experiment counts for its variant (once per "
     "user, item and event type within the attribution window, default 24 h).",
