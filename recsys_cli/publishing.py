@@ -10,6 +10,7 @@ from recommender.config import RecsysConfig
 from recsys_cli.common import mlflow_session
 from recsys_cli.storage_opts import storage_settings
 from storage.connect import connect
+from storage.keys import name_version
 from training.model_store import load_version
 from training.publish import PublishStats, publish_version
 
@@ -97,13 +98,7 @@ def serving_state(
         return ServingState(note=f"what is published and live is unknown: Redis did not answer "
                             f"({type(exc).__name__}); check --redis-url / RECSYS_REDIS_URL")
     return ServingState(
-        live={name: _name_version(namespace)[1] for name, namespace in pointers.live.items()},
+        live={name: name_version(namespace)[1] for name, namespace in pointers.live.items()},
         default=pointers.default,
-        published={_name_version(ns) for ns, there in zip(recorded, present, strict=True) if there},
+        published={name_version(ns) for ns, there in zip(recorded, present, strict=True) if there},
     )
-
-
-def _name_version(namespace: str) -> tuple[str, str]:
-    """``products:7:3fa9c1d2`` (``storage.keys.namespace_id``) -> ``("products", "7")``."""
-    name, version, _nonce = namespace.rsplit(":", 2)
-    return name, version

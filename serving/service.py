@@ -62,8 +62,8 @@ def category_of(view: VersionView, category: str | None) -> str | None:
     categories; 422 naming them otherwise."""
     if not category:
         return None
-    known = view.manifest.categories
-    if category not in known:
+    if category not in view.categories:
+        known = view.manifest.categories
         shown = ", ".join(known[:SHOWN_CATEGORIES])
         more = f" and {len(known) - SHOWN_CATEGORIES} more" if len(known) > SHOWN_CATEGORIES else ""
         raise InvalidRequest(

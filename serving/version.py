@@ -33,6 +33,7 @@ class VersionView:
     manifest: Manifest
     clock: SlotClock
     repeatable_categories: frozenset[str]
+    categories: frozenset[str]
     user_buckets: int
     item_buckets: int
     kinds: frozenset[str]
@@ -97,6 +98,7 @@ class VersionView:
             manifest=manifest,
             clock=SlotClock(rules),
             repeatable_categories=repeatable,
+            categories=frozenset(manifest.categories),
             user_buckets=manifest.user_buckets,
             item_buckets=manifest.item_buckets,
             kinds=frozenset(manifest.kinds),

@@ -26,7 +26,7 @@ import redis
 
 from recommender.errors import ConfigError
 from storage.connect import SyncClient
-from storage.keys import Keys, published_field
+from storage.keys import Keys, name_version, published_field
 from storage.writer import expire_keys, namespace_keys, persist_keys
 
 RUNNING, STOPPED = "running", "stopped"
@@ -144,7 +144,7 @@ def find_published(client: SyncClient, keys: Keys, name: str, version: str) -> s
     if recorded:
         candidates.append(recorded.decode())
     live = client.hget(keys.live(), name)
-    if live and live.decode().rsplit(":", 2)[:2] == [name, version]:
+    if live and name_version(live.decode()) == (name, version):
         candidates.append(live.decode())
     for namespace in candidates:
         if client.exists(keys.version(namespace).meta()):

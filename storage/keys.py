@@ -178,6 +178,12 @@ def namespace_id(name: str, version: str, nonce: str) -> str:
     return f"{name}:{version}:{nonce}"
 
 
+def name_version(namespace: str) -> tuple[str, str]:
+    """The model name and version of a ``namespace_id``: ``("products", "7")``."""
+    name, version, _nonce = namespace.rsplit(":", 2)
+    return name, version
+
+
 @dataclass(frozen=True)
 class VersionKeys:
     """Key names of one published version (``base`` is the prefix and ``v:``)."""
