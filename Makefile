@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint mlflow-ui clean
+.PHONY: install system-packages demo test lint mlflow-ui clean
 
 install: $(STAMP)
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/recsys demo
 
-test: install
+system-packages:
+	.ci/system-packages
+
+test: install system-packages
 	$(BIN)/python -m pytest -q
 
 lint: install
