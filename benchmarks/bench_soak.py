@@ -5,11 +5,12 @@ by httpx (``ASGITransport``): ``--events`` events (default 1,000,000) are posted
 ``--per-call`` (1,000), in ``--rounds`` rounds; after each round ``training.sink.EventSink``
 drains the stream to Parquet (and trims it). The events: ``--users`` users, ``--items`` items,
 the default vocabulary (5% purchases), timestamps over the last 7 days, an ``event_id`` on a
-share ``--id-share`` of them (the way to exactly-once, remembered 7 days).
+share ``--id-share`` of them (the way to exactly-once; the ids are remembered in a bounded
+window: ``storage.events.DEDUPE_PER_SHARD``).
 
 Reported: Redis ``used_memory`` before the first event and after each round, the stream's length,
-the ``event_id`` keys (they expire after 7 days: their memory is estimated from a sample with
-``MEMORY USAGE`` and shown apart), the users' ``purchased`` keys (bounded per user), and rows
+the ``event_id`` de-duplication shards (bounded: their memory by ``MEMORY USAGE``, shown
+apart), the users' ``purchased`` keys (bounded per user), and rows
 in (events accepted by the API) against rows out (rows ``load_events`` reads back, strict, so a
 doubled ``event_id`` would fail it). A 429 is waited out as its ``Retry-After`` says.
 
@@ -143,7 +144,7 @@ async def soak(args: argparse.Namespace, url: str, out: Path) -> dict[str, Any]:
             print(f"{posted:>10,} events: used_memory {rounds[-1].used_memory / 2**20:7.1f} MiB,"
                   f" stream {rounds[-1].stream:,}", flush=True)
     await app.state.store.close()
-    seen = keys_matching(client, f"{PREFIX}{{events}}:id:*")
+    seen = keys_matching(client, f"{PREFIX}{{events}}:ids:*")
     purchased = keys_matching(client, f"{PREFIX}u:*:purchased")
     loaded = load_events(out)
     result = {
@@ -185,10 +186,11 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"strict): {result['rows_out']:,}; "
         f"{'equal' if result['accepted'] == result['rows_out'] else 'NOT EQUAL'}.",
         f"- used_memory: {mib(result['before'])} MiB before, {mib(after)} MiB after "
-        f"({mib(after - result['before'])} MiB more). Of that, the `event_id` keys: "
-        f"{result['seen_keys']:,}, {mib(expiring)} MiB by `MEMORY USAGE` (each expires 7 days "
-        f"after its event); the rest, {mib(after - result['before'] - expiring)} MiB, is the "
-        "keyspace's own tables for those keys, the `purchased` keys and buffers "
+        f"({mib(after - result['before'])} MiB more). Of that, the `event_id` de-duplication "
+        f"shards: {result['seen_keys']:,} sorted sets, {mib(expiring)} MiB by `MEMORY USAGE` "
+        "(bounded: each keeps its newest ids, at most 262,144 in all); the rest, "
+        f"{mib(after - result['before'] - expiring)} MiB, is the "
+        "keyspace's own tables, the `purchased` keys and buffers "
         "(`--id-share 0` shows it without them).",
         f"- The stream: {rounds[-1].stream:,} entries, {mib(result['stream_bytes'])} MiB "
         "after the last drain (trimmed once every group has acknowledged).",

@@ -21,9 +21,10 @@ route lists several problems)::
     any other exception       500 internal_error      a bug: the traceback is logged
 
 FastAPI's own validation errors become 422 ``invalid_request`` naming each field; Starlette's
-HTTP errors (unknown route, wrong method) keep their status. ``serving.limits`` answers before
-routing, in the same shape: 408 ``request_timeout``, 413 ``body_too_large``, 429 ``rate_limited``
-(with ``Retry-After``), 431 ``headers_too_large``.
+HTTP errors (unknown route, wrong method) keep their status and headers (a 405's ``Allow`` names
+every method of the path), except FastAPI's 400 for a body that is not UTF-8: 422 as bad JSON.
+``serving.limits`` answers before routing, in the same shape: 408 ``request_timeout``, 413
+``body_too_large``, 429 ``rate_limited`` (with ``Retry-After``), 431 ``headers_too_large``.
 
 Public bodies hold nothing internal: no Redis address, script hash or Redis error text, no
 traceback. What was left out goes to the ``serving.errors`` logger instead.
@@ -32,12 +33,14 @@ traceback. What was left out goes to the ``serving.errors`` logger instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serving.responses import OrjsonResponse
 from storage.errors import NoLiveModel, StorageError, StoreUnavailable
@@ -72,6 +75,8 @@ class InvalidRequest(ServingError):
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+"""FastAPI's 400 for a body it cannot decode (not UTF-8): answered as the 422 of bad JSON."""
 REDIS_FAILED = "Redis failed to answer; retry shortly, the service reconnects by itself"
 INTERNAL_ERROR = "internal error; it was logged"
 _EXPECTED = (ServingError, StorageError, RequestValidationError, StarletteHTTPException)
@@ -99,10 +104,16 @@ def error_response(error: Exception) -> OrjsonResponse:
     elif isinstance(error, RequestValidationError):
         status, code, details = 422, InvalidRequest.code, None
         message = "; ".join(_describe(problem) for problem in error.errors())
+    elif isinstance(error, StarletteHTTPException) and error.detail == _UNPARSEABLE_BODY:
+        status, code, details = 422, InvalidRequest.code, None
+        message = "body: not JSON in UTF-8; send the JSON body this route describes"
     elif isinstance(error, StarletteHTTPException):
         status, details = error.status_code, None
         code = _HTTP_CODES.get(status, "http_error")
         message = str(error.detail)
+        headers = dict(error.headers) if error.headers else None  # a 405's Allow
+        if status == 405 and headers and "Allow" in headers:
+            message = f"method not allowed; this route takes {headers['Allow']}"
     elif isinstance(error, redis.exceptions.RedisError):
         status, code, details, message = 503, "redis_unavailable", None, REDIS_FAILED
     else:
@@ -133,8 +144,31 @@ def _describe(problem: dict[str, Any]) -> str:
     return f"{where}: {problem.get('msg', 'invalid')}"
 
 
+def _allowed(request: Request) -> str:
+    """Every method the routes of the request's path take (Starlette's 405 names only those
+    of the first route that matched the path)."""
+    methods: set[str] = set()
+    for route in _every_route(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+def _every_route(routes: Sequence[Any]) -> Iterable[Any]:
+    """The routes of the app, those of included routers too (FastAPI 0.16x keeps each included
+    router as one route of the app; earlier versions copied its routes into the app's)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return routes
+    return iter_route_contexts(routes)
+
+
 async def _handle(request: Request, error: Exception) -> OrjsonResponse:
     log_error(request, error)
+    if isinstance(error, StarletteHTTPException) and error.status_code == 405:
+        error = StarletteHTTPException(405, error.detail, {"Allow": _allowed(request)})
     return error_response(error)
 
 

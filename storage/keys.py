@@ -1,6 +1,6 @@
 """Every Redis key name, built in one place (``docs/redis-layout.md`` documents each one).
 
-Keys come in four families, each placed by a Redis Cluster *hash tag* (the part between the first
+Keys come in five families, each placed by a Redis Cluster *hash tag* (the part between the first
 ``{`` and ``}``) so that the keys one operation touches share a hash slot:
 
 - control keys (``{ctl}``): the live pointer, published versions, experiments, pinned versions,
@@ -12,7 +12,9 @@ Keys come in four families, each placed by a Redis Cluster *hash tag* (the part 
   one user's data stays in one slot;
 - per-user live state (``{u:<user_id>}``): purchases since training, push counters;
 - the events stream and what its script touches (``{events}``): the stream, ``event_id``
-  de-duplication and the A/B counts, so appending a batch stays one atomic script.
+  de-duplication and the A/B counts, so appending a batch stays one atomic script;
+- live monitoring (``{mon}``): the console's bounded, expiring counters (``storage.monitoring``),
+  counted by one script per batch.
 
 On a single Redis the tags are just characters. Per-user and per-item data are spread over hash
 *buckets* (``bucket_of``): a bucket is a Redis hash whose fields are user (or item) ids, so a
@@ -24,6 +26,7 @@ Pure string functions: no Redis client here.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +38,8 @@ from recommender.rules import ANY_SLOT
 DEFAULT_PREFIX = "recsys:"
 PER_BUCKET = 512
 """Target number of users (or items) per hash bucket."""
+DEDUPE_SHARDS = 64
+"""Sorted sets the accepted ``event_id``s are spread over (``Keys.event_seen``)."""
 
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
@@ -128,6 +133,12 @@ class Keys:
         most recent purchases (real-time, bounded: ``storage.events``)."""
         return f"{self.prefix}u:{{{user_id}}}:purchased"
 
+    def recent(self, user_id: str) -> str:
+        """Sorted set with expiry: item id -> epoch seconds of the user's latest live event on it
+        (weight > 0); the user's newest ``realtime.max_items`` within ``realtime.window_hours``
+        (``storage.events``), read by recommendations (``recommender.realtime``)."""
+        return f"{self.prefix}u:{{{user_id}}}:recent"
+
     def push_count(self, user_id: str, day: str) -> str:
         """Counter with expiry: pushes sent to the user on the local date ``day`` (YYYY-MM-DD)."""
         return f"{self.prefix}u:{{{user_id}}}:push:{day}"
@@ -143,8 +154,16 @@ class Keys:
         return f"{self.prefix}{{events}}:stream"
 
     def event_seen(self, event_id: str) -> str:
-        """String with expiry: marks an ``event_id`` already accepted (idempotency)."""
-        return f"{self.prefix}{{events}}:id:{event_id}"
+        """Sorted set with expiry: the de-duplication shard of ``event_id`` (one of
+        ``DEDUPE_SHARDS``, by a hash of the id): accepted ids -> epoch seconds, the newest
+        ``storage.events.DEDUPE_PER_SHARD`` kept (idempotency, bounded)."""
+        shard = zlib.crc32(event_id.encode("utf-8")) % DEDUPE_SHARDS
+        return f"{self.prefix}{{events}}:ids:{shard}"
+
+    def trending(self, hour: int) -> str:
+        """Sorted set with expiry: item id -> weighted count of live events in that hour (epoch
+        hours), its ``realtime.trending_items`` most counted kept (``storage.events``)."""
+        return f"{self.prefix}{{events}}:trend:{hour}"
 
     def ab_counts(self, experiment: str, day: str) -> str:
         """Hash: ``ab_field(metric, variant)`` -> count, for one experiment and UTC day."""
@@ -167,6 +186,28 @@ class Keys:
         """Hash: reason (``forged``, ``expired``, ``other_user``) -> events whose ``rec_id`` was
         not attributed for it."""
         return f"{self.prefix}{{events}}:ab:rejected"
+
+    # live monitoring (``storage.monitoring``): one slot, bounded and expiring
+
+    def mon_day(self, day: str) -> str:
+        """Hash: ``monitoring_field(...)`` -> count, for one local date (YYYY-MM-DD)."""
+        return f"{self.prefix}{{mon}}:day:{day}"
+
+    def mon_users(self, day: str, event: str = "") -> str:
+        """HyperLogLog: the users active on a local date (with ``event``: who sent that type)."""
+        return f"{self.prefix}{{mon}}:users:{day}" + (f":{event}" if event else "")
+
+    def mon_new(self, day: str) -> str:
+        """HyperLogLog: the users first seen on a local date (their ``mon_first`` was set)."""
+        return f"{self.prefix}{{mon}}:new:{day}"
+
+    def mon_first(self, user_id: str) -> str:
+        """String with expiry: the local date a user was first seen (renewed on each event)."""
+        return f"{self.prefix}{{mon}}:first:{user_id}"
+
+    def mon_minute(self, minute: int) -> str:
+        """Hash with expiry: event type -> events received in that minute (epoch minutes)."""
+        return f"{self.prefix}{{mon}}:minute:{minute}"
 
     def version(self, namespace: str) -> VersionKeys:
         """The keys of one published version, by its namespace id."""

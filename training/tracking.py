@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+from mlflow import ActiveRun
 from mlflow.tracking import MlflowClient
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -20,6 +23,8 @@ LOCAL_DIR = "mlflow"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
 _OPENING = threading.Lock()  # one thread at a time opens (and maybe creates) an experiment
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
 def configure_tracking(root: Path | None = None) -> str:
@@ -78,3 +83,39 @@ def _ensure_experiment(name: str, uri: str) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "experiment"
+
+
+def start_job_run(job: str, model: str, experiment_id: str, run_name: str | None = None,
+                  now: datetime | None = None) -> ActiveRun:
+    """Start the run of a job (``train``, ``tune``): named for what it is, tagged with its code.
+
+    The name is ``run_name`` or ``job_run_name(job, model, now)``; the run is tagged
+    ``mlflow.source.git.commit`` when the job runs inside a git checkout (``git_commit``).
+    """
+    return mlflow.start_run(experiment_id=experiment_id,
+                            run_name=run_name or job_run_name(job, model, now),
+                            tags=source_tags())
+
+
+def job_run_name(job: str, model: str, now: datetime | None = None) -> str:
+    """``train-als-20261130-0102``: the job, the model and the UTC minute it started."""
+    return f"{job}-{model}-{(now or datetime.now(UTC)):%Y%m%d-%H%M}"
+
+
+def source_tags(directory: Path | None = None) -> dict[str, str]:
+    """``{mlflow.source.git.commit: <sha>}`` inside a git checkout, else nothing."""
+    commit = git_commit(directory)
+    return {GIT_COMMIT_TAG: commit} if commit else {}
+
+
+def git_commit(directory: Path | None = None) -> str | None:
+    """The commit checked out at ``directory`` (default: the current directory), or ``None``
+    outside a git checkout, without git, or in a repository with no commit yet."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+                              cwd=directory or Path.cwd(), capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and _COMMIT.fullmatch(commit) else None

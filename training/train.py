@@ -6,6 +6,7 @@ Call ``training.tracking.configure_tracking()`` first (the CLI does) to use the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from training.job_data import JobData, Step, full_matrix, no_progress, prepare_j
 from training.model_store import log_bundle, metric_key, version_tags
 from training.registry import Decision, promote
 from training.spec import TrainSpec
-from training.tracking import ensure_experiment
+from training.tracking import ensure_experiment, start_job_run
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class TrainResult:
         }
 
 
+ModelBuilder = Callable[[TrainSpec, IdMap, "pd.DataFrame | None"], Recommender]
+"""Makes the unfitted model of a spec (``build_model``; ``training.spark`` fits ALS on Spark)."""
+
+
 def build_model(spec: TrainSpec, items: IdMap, catalog: pd.DataFrame | None) -> Recommender:
     """An unfitted model of ``spec``; bad parameters become a ``ConfigError``.
 
@@ -70,10 +75,11 @@ def build_model(spec: TrainSpec, items: IdMap, catalog: pd.DataFrame | None) -> 
 
 
 def evaluate_spec(
-    spec: TrainSpec, data: EvalData, catalog: pd.DataFrame | None = None
+    spec: TrainSpec, data: EvalData, catalog: pd.DataFrame | None = None,
+    build: ModelBuilder = build_model,
 ) -> tuple[Recommender, dict[str, float]]:
     """Fit a model of ``spec`` on ``data.train`` and score it @k on ``data.test``."""
-    model = build_model(spec, data.train.items, catalog)
+    model = build(spec, data.train.items, catalog)
     return model, evaluate_model(model, data, k=spec.k, fit=True)
 
 
@@ -83,6 +89,7 @@ def fit_bundle(
     catalog: pd.DataFrame | None = None,
     data_fingerprint: Fingerprint | None = None,
     interactions: Interactions | None = None,
+    build: ModelBuilder = build_model,
 ) -> ModelBundle:
     """Fit a model of ``spec`` on all of ``events``: the model that gets logged and served.
 
@@ -90,7 +97,7 @@ def fit_bundle(
     """
     if interactions is None:
         interactions = full_matrix(events, spec)
-    model = build_model(spec, interactions.items, catalog)
+    model = build(spec, interactions.items, catalog)
     model.fit(interactions.matrix)
     return ModelBundle(
         model=model,
@@ -119,13 +126,14 @@ def refit_and_log(
     register: str | None,
     step: Step = no_progress,
     interactions: Interactions | None = None,
+    build: ModelBuilder = build_model,
 ) -> str | None:
     """Refit ``spec`` on all events and log it to the active run; returns the registered version.
 
     ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand.
     """
     with step(f"refitting {spec.model} on all {len(events):,} events"):
-        bundle = fit_bundle(events, spec, catalog, data_fingerprint, interactions)
+        bundle = fit_bundle(events, spec, catalog, data_fingerprint, interactions, build)
     target = f" and registering it as {register!r}" if register else ""
     with step(f"logging the model{target}"):
         return log_bundle(bundle, register)
@@ -141,6 +149,7 @@ def train(
     alias: str | None = None,
     run_name: str | None = None,
     step: Step = no_progress,
+    build: ModelBuilder = build_model,
 ) -> TrainResult:
     """Evaluate ``spec`` on a held-out split, refit on all events, log it all in one MLflow run.
 
@@ -161,26 +170,29 @@ def train(
         Alias to move to the new version through the promotion gate (needs ``register``).
     step : callable
         Progress hook wrapping each long step.
+    build : callable
+        Makes the unfitted model (default ``build_model``; ``training.spark.train`` passes one
+        that fits ALS on Spark).
     """
     if alias and not register:
         raise ConfigError("--alias needs --register NAME (an alias points at a registered version)")
-    job = events if isinstance(events, JobData) else prepare_job(events, spec, step)
+    job = events if isinstance(events, JobData) else prepare_job(events, spec, step, catalog)
     if job.spec != spec:
         raise ValueError("the job data was prepared for another spec")
     started = time.perf_counter() - job.seconds
     with step(f"opening experiment {experiment!r} in the tracking store"):
         experiment_id = ensure_experiment(experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    with start_job_run("train", spec.model, experiment_id, run_name) as run:
         mlflow.set_tags({**version_tags(spec, job.fingerprint), "recsys.job": "train"})
         log_fingerprint(job.fingerprint)
         mlflow.log_params({f"split.{key}": value for key, value in job.split.summary.items()})
         with step(f"fitting {spec.model} on the train split and scoring @{spec.k}"):
-            model, test = evaluate_spec(spec, job.split, catalog)
+            model, test = evaluate_spec(spec, job.split, catalog, build)
         spec = spec.with_params(model.params)
         mlflow.log_params(spec.mlflow_params())
         log_metrics("test", test)
         version = refit_and_log(
-            job.events, spec, catalog, job.fingerprint, register, step, job.everything
+            job.events, spec, catalog, job.fingerprint, register, step, job.everything, build
         )
         seconds = time.perf_counter() - started
         mlflow.log_metric("seconds", seconds)

@@ -36,7 +36,7 @@ from training.job_data import Step, no_progress, prepare_split
 from training.model_store import version_tags
 from training.registry import Decision, promote
 from training.spec import TrainSpec
-from training.tracking import ensure_experiment
+from training.tracking import ensure_experiment, start_job_run
 from training.train import (
     build_model,
     evaluate_spec,
@@ -117,9 +117,10 @@ class TuneResult:
         }
 
 
-def validation_data(train_events: pd.DataFrame, spec: TrainSpec) -> EvalData:
+def validation_data(train_events: pd.DataFrame, spec: TrainSpec,
+                    catalog: pd.DataFrame | None = None) -> EvalData:
     """The fit/validation split of the train part, made like the test split (``prepare_split``)."""
-    return prepare_split(train_events, spec)
+    return prepare_split(train_events, spec, catalog)
 
 
 def validate(spec: TrainSpec, data: EvalData) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -223,10 +224,10 @@ def tune(
     with step("fingerprinting and splitting the events"):
         data_fingerprint = fingerprint(events)
         split = split_events(events, spec.protocol, spec.ratio, spec.seed)
-        validation = validation_data(split.train, spec)
+        validation = validation_data(split.train, spec, catalog)
     with step(f"opening experiment {experiment!r} in the tracking store"):
         experiment_id = ensure_experiment(experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="tune") as run:
+    with start_job_run("tune", spec.model, experiment_id) as run:
         mlflow.set_tags({**version_tags(spec, data_fingerprint), "recsys.job": "tune"})
         log_fingerprint(data_fingerprint)
         mlflow.log_params({"trials": trials, "metric": metric})
@@ -234,7 +235,7 @@ def tune(
         mlflow.log_params({"chosen_trial": chosen.number + 1})
         best = spec.with_params(chosen.params)
         with step(f"fitting the chosen parameters on the train part and scoring @{spec.k}"):
-            test_data = prepare_split(events, spec)
+            test_data = prepare_split(events, spec, catalog)
             model, test = evaluate_spec(best, test_data, catalog)
         best = best.with_params(model.params)
         mlflow.log_params(best.mlflow_params())

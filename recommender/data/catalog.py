@@ -23,6 +23,7 @@ from recommender.data.validation import (
     RowChecks,
     as_mask,
     conclude,
+    flag_control_characters,
     require_columns,
 )
 
@@ -72,6 +73,7 @@ def _check(raw: RawTable) -> Checked:
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         name: required_text(table[name], checks, name) for name in CATALOG_COLUMNS
     }
+    flag_control_characters(columns["item_id"], checks, "item_id")
     one_of(columns["kind"], checks, "kind", KINDS, BAD_KIND)
     columns["title"] = optional_text(optional("title"), checks, "title", default="")
     columns["tags"] = optional_text(optional("tags"), checks, "tags", default="")

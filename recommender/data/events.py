@@ -25,6 +25,7 @@ from recommender.data.validation import (
     LoadResult,
     RowChecks,
     conclude,
+    flag_control_characters,
     require_columns,
 )
 from recommender.errors import Problem
@@ -82,6 +83,8 @@ def _check(raw: RawTable, vocabulary: Collection[str]) -> tuple[Checked, RawTabl
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         name: required_text(table[name], checks, name) for name in ("user_id", "item_id", "event")
     }
+    for name in ("user_id", "item_id"):
+        flag_control_characters(columns[name], checks, name)
     one_of(columns["event"], checks, "event", vocabulary, UNKNOWN_EVENT)
     columns["timestamp"] = timestamps(table["timestamp"], checks, "timestamp", required=True)
     for name in OPTIONAL_TEXT_COLUMNS:

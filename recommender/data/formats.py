@@ -26,6 +26,16 @@ PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 MALFORMED_CSV = "malformed CSV row"
 MALFORMED_JSON = "invalid JSON line"
+NOT_UTF8 = "not valid UTF-8 text; save the file as UTF-8"
+SNIFF_BYTES = 65_536
+"""How much of a CSV or JSON Lines file is looked at first, to refuse binary data early."""
+PARQUET_MAGIC = b"PAR1"
+_BINARY_SHARE = 0.01
+_BINARY_MIN = 4
+"""A text file whose first bytes are more than ``_BINARY_SHARE`` control bytes, and at least
+``_BINARY_MIN`` of them, is binary data (text has none but tab, line breaks and form feed; a
+stray NUL in an id is a bad row, reported as such)."""
+_NOT_CONTROL = bytes([*b"\t\n\r\x0c", *range(32, 256)])
 
 
 @dataclass(frozen=True)
@@ -82,11 +92,37 @@ def read_file(path: str | Path, text_columns: Collection[str]) -> RawTable:
                                  ".parquet/.pq or .jsonl/.ndjson/.json (JSON Lines)")
     if not path.is_file():
         raise file_error(source, "not a file")
-    if suffix in CSV_SUFFIXES:
-        return _read_csv(path, text_columns)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path)
+    kind = "CSV" if suffix in CSV_SUFFIXES else "JSON Lines"
+    check_text(path, kind)
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path, text_columns)
     return _read_json_lines(path)
+
+
+def check_text(path: Path, kind: str) -> None:
+    """Refuse a ``kind`` (CSV, JSON Lines) file whose first ``SNIFF_BYTES`` are not text, with
+    one ``DataError`` naming the file: a Parquet file under a text name, binary data, or (CSV)
+    the first row that is not UTF-8. The text readers would otherwise meet the bytes
+    deep inside Arrow, which prints a traceback and puts the bytes in its message."""
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    source = str(path)
+    if head.startswith(PARQUET_MAGIC):
+        raise file_error(source, f"this is a Parquet file, not {kind}; name it .parquet")
+    controls = len(head.translate(None, _NOT_CONTROL))
+    if controls >= _BINARY_MIN and controls > _BINARY_SHARE * len(head):
+        raise file_error(source, f"binary data, not {kind} text; give a {kind} file saved as "
+                                 "UTF-8 text")
+    if kind != "CSV":  # a JSON line that is not UTF-8 is a malformed row (--skip-invalid)
+        return
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or len(head) < SNIFF_BYTES:  # not a character cut short
+            line = head.count(b"\n", 0, exc.start) + 1
+            raise DataError(source, [Problem(line - 1, "", NOT_UTF8)]) from None
 
 
 # ---------------------------------------------------------------------------------------- parquet
@@ -98,6 +134,9 @@ def _read_parquet(path: Path) -> RawTable:
                             else field for field in stored], metadata=stored.metadata)
         table = pq.read_table(path, schema=schema, partitioning=None)
     except (pa.ArrowException, OSError) as exc:
+        if "magic bytes not found" in str(exc):
+            raise file_error(str(path), "not a Parquet file (no Parquet footer: another format, "
+                                        "or cut short)") from None
         raise file_error(str(path), f"not a readable Parquet file: {exc}") from None
     return RawTable(table, str(path))
 
@@ -150,8 +189,7 @@ def _csv_error(path: Path, message: str) -> DataError:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
-            return DataError(str(path), [Problem(line - 1, "", "not valid UTF-8 text; save the "
-                                                               "file as UTF-8")])
+            return DataError(str(path), [Problem(line - 1, "", NOT_UTF8)])
     return file_error(str(path), f"cannot parse CSV: {message}")
 
 

@@ -22,6 +22,10 @@ from recommender.errors import DataError, Problem
 
 MAX_LISTED = 10
 Mask = np.ndarray | pa.Array | pa.ChunkedArray
+CONTROL_CHARACTER = ("holds a control character (NUL, tab, line break, ...); ids must be "
+                     "printable text")
+_CONTROLS = r"[\x{00}-\x{1f}\x{7f}-\x{9f}]"
+"""C0 and C1 control characters and DEL, as an RE2 class (``pyarrow.compute`` regexes)."""
 
 
 def as_mask(mask: Mask) -> np.ndarray:
@@ -130,6 +134,13 @@ class RowChecks:
             return ""
         scalar = self.raw.table.column(column)[position].as_py()
         return "" if scalar is None else str(scalar)
+
+
+def flag_control_characters(values: pa.Array | pa.ChunkedArray, checks: RowChecks,
+                            name: str) -> None:
+    """Flag the ids (text) of column ``name`` that hold a control character: a NUL or a line
+    break in an id is a broken export, and would split or end the id further on."""
+    checks.flag(name, pc.match_substring_regex(values, _CONTROLS), CONTROL_CHARACTER)
 
 
 def require_columns(raw: RawTable, required: Sequence[str]) -> None:

@@ -358,3 +358,43 @@ def test_the_shared_real_data_sets_load_as_they_are(name: str, events: int, user
     assert len(catalog.frame) == items and catalog.frame["item_id"].is_unique
     assert set(loaded.frame["item_id"]) <= set(catalog.frame["item_id"])
     assert not loaded.frame["user_id"].str.contains(".", regex=False).any()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize("column", ["user_id", "item_id"])
+def test_a_control_character_in_an_id_is_a_bad_row(tmp_path: Path, suffix: str,
+                                                   column: str) -> None:
+    rows = [dict(row) for row in EVENTS]
+    rows[1][column] = "p\u0085" if suffix == ".parquet" else "x\x01y"
+    path = write(tmp_path / f"events{suffix}", rows)
+    with pytest.raises(DataError) as caught:
+        load_events(path)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(2, column)]
+    assert "holds a control character" in str(caught.value)
+    assert len(load_events(path, skip_invalid=True).frame) == 2
+
+
+def test_a_catalog_item_id_with_a_nul_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,kind,category\np1,product,a\np\x002,product,a\n")
+    with pytest.raises(DataError, match=r"items.csv: row 2, column 'item_id': holds a control"):
+        load_catalog(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_binary_data_under_a_text_name_is_refused_in_one_line(tmp_path: Path,
+                                                             suffix: str) -> None:
+    path = tmp_path / f"events{suffix}"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DataError) as caught:
+        load_events(path)
+    assert str(caught.value).count("\n") == 0
+    assert str(caught.value).startswith(f"{path}: binary data, not ")
+
+
+def test_a_parquet_file_under_a_csv_name_says_so(tmp_path: Path) -> None:
+    parquet = write(tmp_path / "events.parquet", EVENTS)
+    misnamed = tmp_path / "events.csv"
+    misnamed.write_bytes(parquet.read_bytes())
+    with pytest.raises(DataError, match=r"this is a Parquet file, not CSV; name it \.parquet"):
+        load_events(misnamed)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from training.tracking import artifact_root, configure_tracking, ensure_experiment
+from training.tracking import (
+    GIT_COMMIT_TAG,
+    artifact_root,
+    configure_tracking,
+    ensure_experiment,
+    git_commit,
+    job_run_name,
+    source_tags,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +90,28 @@ def test_threads_opening_one_new_experiment_create_it_once(
     assert len(set(ids)) == 1
     names = [e.name for e in MlflowClient(tracking_uri=uri).search_experiments()]
     assert names.count("shared") == 1
+
+
+def test_a_job_run_is_named_for_the_job_the_model_and_the_utc_minute() -> None:
+    started = datetime(2026, 11, 30, 1, 2, 59, tzinfo=UTC)
+    assert job_run_name("train", "als", started) == "train-als-20261130-0102"
+    assert job_run_name("tune", "ease", started) == "tune-ease-20261130-0102"
+
+
+def test_inside_a_git_checkout_runs_are_tagged_with_its_commit(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "job.py").write_text("print('hi')\n")
+    git("add", "job.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first")
+    commit = git("rev-parse", "HEAD")
+    assert git_commit(tmp_path) == commit
+    assert source_tags(tmp_path) == {GIT_COMMIT_TAG: commit}
+
+
+def test_outside_a_git_checkout_there_is_no_commit_tag(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) is None
+    assert source_tags(tmp_path) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -20,6 +21,7 @@ from training.fingerprint import fingerprint
 from training.job_data import prepare_job
 from training.model_store import load_version, metric_key
 from training.spec import TrainSpec
+from training.tracking import GIT_COMMIT_TAG, git_commit
 from training.train import TrainResult, train
 
 SPEC = TrainSpec(
@@ -63,6 +65,14 @@ def test_the_run_logs_params_fingerprint_and_test_metrics(
     assert params["data.content_hash"] == expected.content_hash
     assert run.data.tags["recsys.fingerprint"] == expected.content_hash
     assert metrics[metric_key("test", "ndcg@10")] == pytest.approx(result.test["ndcg@10"])
+
+
+def test_the_run_is_named_for_its_job_and_tagged_with_the_checked_out_commit(
+    trained: tuple[str, TrainResult],
+) -> None:
+    run = MlflowClient().get_run(trained[1].run_id)
+    assert re.fullmatch(r"train-als-\d{8}-\d{4}", run.info.run_name)
+    assert run.data.tags.get(GIT_COMMIT_TAG) == git_commit()  # None outside a git checkout
 
 
 def test_the_logged_model_holds_no_pickle_and_runs_from_code(

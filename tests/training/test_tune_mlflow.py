@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -18,6 +19,7 @@ from recsys_cli.main import app
 from training import tune as tune_module
 from training.model_store import metric_key
 from training.spec import TrainSpec
+from training.tracking import GIT_COMMIT_TAG, git_commit
 from training.tune import tune
 
 SPEC = TrainSpec(model="ease", weights=dict(DEFAULT_WEIGHTS), half_life_days=30.0)
@@ -54,6 +56,8 @@ def test_tune_runs_nested_trials_and_registers_the_chosen_parameters(
     assert sorted(runs["tags.mlflow.runName"]) == ["trial-1", "trial-2", "trial-3"]
     assert runs.loc[runs["tags.mlflow.runName"] == "trial-1", "params.param.l2"].item() == "500.0"
     parent = MlflowClient().get_run(result.run_id)
+    assert re.fullmatch(r"tune-ease-\d{8}-\d{4}", parent.info.run_name)
+    assert parent.data.tags.get(GIT_COMMIT_TAG) == git_commit()
     assert parent.data.metrics[metric_key("test", "ndcg@10")] == pytest.approx(
         result.test["ndcg@10"]
     )

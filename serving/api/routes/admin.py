@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
 
 from serving.deps import API_KEY_HEADER, key_matches
 from serving.errors import NotFound, ServingError, Unauthorized
 from serving.experiments import ABDep, experiment_report
 from serving.responses import OrjsonResponse
-from serving.schemas import UNAUTHORIZED, UNAVAILABLE, _error
+from serving.schemas import FORBIDDEN, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, _error, example
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -48,6 +49,19 @@ async def require_admin_key(
     raise Unauthorized(f"invalid API key in {API_KEY_HEADER}")
 
 
+class ExperimentReport(BaseModel):
+    name: str
+    control: str
+    metric: Literal["conversion", "ctr"]
+    verdict: str
+    variants: list[dict[str, Any]] = Field(description="Per variant: counts, rates with 95% "
+                                           "intervals, and the comparison with control")
+    experiment: dict[str, Any] = Field(description="The experiment as it is defined")
+    days: dict[str, dict[str, dict[str, int]]] = Field(
+        description="UTC date -> variant -> counts of that day")
+    rejected_rec_ids: dict[str, int] = Field(description="Reason -> rec_ids not attributed")
+
+
 _REPORT_EXAMPLE = {
     "name": "als-vs-bpr", "control": "control", "metric": "conversion",
     "verdict": "treatment converts 12% better, p = 0.003",
@@ -77,13 +91,11 @@ _REPORT_EXAMPLE = {
     "other_user) across experiments. Counts are the ones in Redis: each worker writes its "
     "impressions about once a second (this one writes its own first).",
     response_class=OrjsonResponse,
-    responses={200: {"description": "The report",
-                     "content": {"application/json": {"example": _REPORT_EXAMPLE}}},
-               **UNAUTHORIZED,
-               403: _error("forbidden", "this API key may not use /v1/admin; use one of "
-                           "RECSYS_ADMIN_KEYS", "An API key that is not an admin key"),
-               404: _error("unknown_experiment", "no experiment 'als-vs-bpr'; see recsys ab list",
-                           "No such experiment"),
+    response_model=ExperimentReport,
+    responses={**example(_REPORT_EXAMPLE), **UNAUTHORIZED, **FORBIDDEN,
+               404: {**NOT_FOUND[404], **_error(
+                   "unknown_experiment", "no experiment 'als-vs-bpr'; see recsys ab list",
+                   "No such experiment (or no such route: `not_found`)")},
                **UNAVAILABLE},
 )
 async def experiment_report_route(

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from recommender.push import REASONS
+from serving import monitoring
 from serving import push as pushes
 from serving.deps import MAX_N, AtQuery, StoreDep, VersionDep
 from serving.responses import OrjsonResponse
-from serving.schemas import INVALID, UNAUTHORIZED, UNAVAILABLE, Item, ModelRef, _error, ok
+from serving.schemas import (
+    INVALID,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    Item,
+    ModelRef,
+    _error,
+    example,
+    invalid,
+)
 
 router = APIRouter(prefix="/v1/users", tags=["push"])
 
@@ -24,7 +36,7 @@ UserPath = Annotated[str, Path(description="The mini-program's user id.", exampl
 class Push(BaseModel):
     user_id: str
     slot: str
-    send_at: str = Field(description="`at` in the configured time zone")
+    send_at: datetime = Field(description="`at` in the configured time zone")
     items: list[Item]
     rec_id: str
     model: ModelRef
@@ -38,8 +50,8 @@ class PushSent(BaseModel):
 class PushRecorded(BaseModel):
     user_id: str
     items: list[str]
-    sent_at: str = Field(description="`at` in the configured time zone")
-    day: str = Field(description="The local date whose cap the push counts toward")
+    sent_at: datetime = Field(description="`at` in the configured time zone")
+    day: date = Field(description="The local date whose cap the push counts toward")
 
 
 PUSH_EXAMPLE = {
@@ -63,12 +75,13 @@ _REASONS = "; ".join(f"`{code}`: {meaning}" for code, meaning in REASONS.items()
     f"reason in the `{REASON_HEADER}` header. Asking records nothing: once the push is sent, "
     "record it with `POST` on this route.",
     response_class=OrjsonResponse,
-    responses={**ok(Push, PUSH_EXAMPLE),
+    response_model=Push,
+    responses={**example(PUSH_EXAMPLE),
                204: {"description": "No push is due",
                      "headers": {REASON_HEADER: {
                          "description": f"Why no push is due. {_REASONS}.",
                          "schema": {"type": "string", "enum": list(REASONS)}}}},
-               **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
+               **UNAUTHORIZED, **NOT_FOUND, **INVALID, **UNAVAILABLE},
 )
 async def push(user_id: UserPath, version: VersionDep, store: StoreDep, at: AtQuery = None
                ) -> Response:
@@ -87,14 +100,20 @@ async def push(user_id: UserPath, version: VersionDep, store: StoreDep, at: AtQu
     "recorded and the answer is 409 (`push_capped` or `push_repeated`). To never exceed the cap "
     "when several senders race, record before sending and send only on 200.",
     response_class=OrjsonResponse,
-    responses={**ok(PushRecorded, RECORDED_EXAMPLE),
+    response_model=PushRecorded,
+    responses={**example(RECORDED_EXAMPLE),
                409: _error("push_capped", "user 'u1' already got 2 push(es) on 2026-11-21 "
                            "(push.max_per_user_per_day); nothing was recorded: if it is not sent "
                            "yet, do not send it",
                            "The daily cap or the no-repeat rule refuses the push (`push_capped`, "
                            "`push_repeated`); nothing was recorded"),
-               **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
+               **UNAUTHORIZED, **NOT_FOUND,
+               **invalid("for `items` not in the live version's catalog"), **UNAVAILABLE},
 )
 async def push_sent(user_id: UserPath, sent: PushSent, version: VersionDep, store: StoreDep,
-                    at: AtQuery = None) -> OrjsonResponse:
-    return OrjsonResponse(await pushes.record(version, store, user_id, at, sent.items))
+                    request: Request, at: AtQuery = None) -> OrjsonResponse:
+    body = await pushes.record(version, store, user_id, at, sent.items)
+    await monitoring.count_push(store, version.clock, str(body["day"]),  # console counters
+                                datetime.fromisoformat(str(body["sent_at"])),
+                                request.app.state.metrics)
+    return OrjsonResponse(body)
