@@ -26,6 +26,8 @@ DEMO_MODEL = "demo-products"
 DEMO_EXPERIMENT = "demo"
 DEMO_PREFIX = "demo:"
 DEMO_KEY = "demo-key"
+DEMO_ADMIN_KEY = "demo-admin-key"
+"""The admin key of the demo's server (``RECSYS_ADMIN_KEYS`` unless set): signs in to /console."""
 
 
 def register(app: typer.Typer) -> None:
@@ -64,6 +66,23 @@ def _check_port_free(host: str, port: int) -> None:
             raise typer.Exit(2) from None
 
 
+def _serve_with_feed(server_cmd: list[str], base: str, api_key: str, events: Path) -> None:
+    """Serve until Ctrl+C, after sending the last days of the synthetic events to the API
+    (``demo_feed``) so that the console's live monitoring shows them."""
+    from recsys_cli.demo_feed import FEED_DAYS, feed_events
+
+    typer.secho(f"\nserving on {base} — Ctrl+C to stop\n", bold=True, err=True)
+    server = subprocess.Popen(server_cmd)
+    try:
+        sent = feed_events(base, api_key, events)
+        typer.secho(f"sent the last {FEED_DAYS} days of the demo's events ({sent}, moved to end "
+                    f"now) to POST /v1/events: see {base}/console/monitoring", err=True)
+        server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def demo(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the synthetic data goes.")
@@ -80,6 +99,7 @@ def demo(
 ) -> None:
     from recommender.config import RecsysConfig
     from recsys_cli.demo_checks import DemoRequests, pick_demo_user, run_checks
+    from recsys_cli.demo_feed import check_console
     from recsys_cli.storage_opts import storage_settings
     from storage.settings import PREFIX_ENV
 
@@ -144,6 +164,8 @@ def demo(
     api_keys = os.environ.get("RECSYS_API_KEYS") or DEMO_KEY
     os.environ["RECSYS_API_KEYS"] = api_keys
     api_key = api_keys.split(",")[0].strip()
+    admin_keys = os.environ.get("RECSYS_ADMIN_KEYS") or DEMO_ADMIN_KEY
+    os.environ["RECSYS_ADMIN_KEYS"] = admin_keys
     base = f"http://{host}:{port}"
     requests = DemoRequests.build(base, api_key, pick_demo_user(events, catalog))
     typer.secho(
@@ -159,6 +181,9 @@ def demo(
     typer.secho(f"\nThe API on {base} (API key {api_key}); try:\n", bold=True, err=True)
     for line in requests.curl_lines():
         typer.echo(line, err=True)
+    typer.secho(f"\nThe operator console: {base}/console (sign in with the admin key "
+                f"{admin_keys.split(',')[0].strip()}); the API docs: {base}/docs", bold=True,
+                err=True)
 
     server_cmd = [
         sys.executable,
@@ -171,11 +196,13 @@ def demo(
         str(port),
     ]
     if not check:
-        typer.secho(f"\nserving on {base} — Ctrl+C to stop\n", bold=True, err=True)
-        os.execv(sys.executable, server_cmd)
+        _serve_with_feed(server_cmd, base, api_key, events)
+        return
     server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         ok = run_checks(requests, wait_seconds=60.0)
+        ok = check_console(base, api_key, admin_keys.split(",")[0].strip(), events,
+                           DEMO_MODEL) and ok
     finally:
         server.terminate()
         try:

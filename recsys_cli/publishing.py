@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recommender.config import RecsysConfig
+from recommender.errors import ConfigError
 from recsys_cli.common import mlflow_session
 from recsys_cli.storage_opts import storage_settings
 from storage.connect import connect
@@ -17,13 +18,25 @@ from training.publish import PublishStats, publish_version
 
 def publish_ref(
     ref: str, config: RecsysConfig, top_n: int = 100, quiet: bool = False,
-    redis_url: str | None = None, prefix: str | None = None,
+    redis_url: str | None = None, prefix: str | None = None, spark_master: str | None = None,
 ) -> PublishStats:
     """Load ``ref`` (``NAME@ALIAS``) from MLflow and publish it to the configured Redis
-    (``recsys_cli.storage_opts``: the flags, else the environment, else ``config``)."""
+    (``recsys_cli.storage_opts``: the flags, else the environment, else ``config``).
+
+    With ``spark_master`` the per-user lists are written from Spark partitions on that master
+    (``training.spark.publish``); the rest, and the go-live, as always."""
     settings = storage_settings(config, redis_url, prefix)
     with mlflow_session():
         loaded = load_version(ref)
+    user_lists = None
+    if spark_master is not None:
+        try:
+            from training.spark.publish import SparkUserLists
+            from training.spark.session import spark_session
+        except ImportError as exc:
+            raise ConfigError(f"--engine spark needs pyspark ({exc}); install it with "
+                              "pip install 'recsys[spark]'") from None
+        user_lists = SparkUserLists(spark_session(spark_master), settings.url)
     client = connect(settings.url)
     name = loaded.name or ref.partition("@")[0]
     version = loaded.version or (loaded.run_id or "run")
@@ -53,6 +66,8 @@ def publish_ref(
             top_n=top_n,
             progress=progress,
             keys=settings.keys,
+            metrics=loaded.metrics,
+            user_lists=user_lists,
         )
 
 

@@ -10,7 +10,19 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from serving.api.routes import admin, events, health, items, popular, push, recommendations
+from serving import console
+from serving.api.routes import (
+    admin,
+    admin_catalog,
+    admin_console,
+    admin_experiments,
+    events,
+    health,
+    items,
+    popular,
+    push,
+    recommendations,
+)
 from serving.deps import require_api_key
 from serving.errors import install_error_handlers
 from serving.experiments import FLUSH_SECONDS, ABTesting
@@ -18,14 +30,17 @@ from serving.limits import LimitsMiddleware, uvicorn_options
 from serving.live import LiveVersions
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import OrjsonResponse
+from serving.schemas import LIMITS
 from serving.settings import ServingSettings, check_can_serve, load_settings
+from serving.trending import Trending
 from storage.reader import Store
 
 DESCRIPTION = """Recommendations, similar items and popular lists for mini-program shops,
 answered from the model version published to Redis (`recsys publish NAME@ALIAS`).
 
 Every `/v1` route needs an `X-API-Key` header with one of the keys in `RECSYS_API_KEYS`;
-`/v1/admin` routes need one of `RECSYS_ADMIN_KEYS`.
+`/v1/admin` routes need one of `RECSYS_ADMIN_KEYS` (or a session of the operator console,
+`/console`). `/docs` is this page, served without internet.
 Errors are `{"error": {"code": "...", "message": "..."}}`."""
 
 _NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
@@ -33,6 +48,8 @@ _NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 off unless ``RECSYS_OTEL`` asks for them; ``/metrics`` is the service's own."""
 
 V1_ROUTERS = (recommendations.router, items.router, popular.router, push.router, events.router)
+ADMIN_ROUTERS = (admin.router, admin_console.router, admin_catalog.router,
+                 admin_experiments.router)
 
 
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
@@ -47,9 +64,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         flusher = asyncio.create_task(app.state.ab.flush_every(FLUSH_SECONDS))
+        refresher = asyncio.create_task(app.state.trending.refresh_every())
         gc.freeze()  # the app lives as long as the process: keep it out of GC passes
         yield
         flusher.cancel()
+        refresher.cancel()
         await app.state.ab.close()
         await store.close()
 
@@ -60,6 +79,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         telemetry=None if settings.otel else _NO_TELEMETRY,
+        responses=LIMITS,  # serving.limits may answer these on any route
+        docs_url=None,  # served by the console from local assets (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -68,11 +90,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.api_keys = [key.encode("utf-8") for key in settings.api_keys]
     app.state.admin_keys = [key.encode("utf-8") for key in settings.admin_keys]
     app.state.ab = ABTesting(store, app.state.live, settings)
+    app.state.trending = Trending(store, app.state.live)
     install_error_handlers(app)
     for router in V1_ROUTERS:  # first: routes are matched in order, the hot ones come first
         app.include_router(router, dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
-    app.include_router(admin.router, dependencies=[Depends(admin.require_admin_key)])
+    for router in ADMIN_ROUTERS:  # an admin key, or a console session with its CSRF token
+        app.include_router(router, dependencies=[Depends(console.require_admin)])
+    console.install(app)
     app.add_middleware(LimitsMiddleware, settings=settings)  # inside metrics: 413/429 counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -38,6 +38,14 @@ class Metrics:
             "recsys_misses", "Lookups that found nothing published (user or item).",
             ["what"], registry=self.registry,
         )
+        self._events = Counter(
+            "recsys_events", "Events accepted by POST /v1/events (duplicates not counted), by "
+            "type.", ["event"], registry=self.registry,
+        )
+        self._pushes = Counter(
+            "recsys_pushes", "Pushes recorded by POST /v1/users/{id}/push, by slot (none: no "
+            "slot active).", ["slot"], registry=self.registry,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
         self._per_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -62,6 +70,12 @@ class Metrics:
 
     def miss(self, what: str) -> None:
         self._child(self._misses, what).inc()
+
+    def events(self, event: str, count: int = 1) -> None:
+        self._child(self._events, event).inc(count)
+
+    def push(self, slot: str | None) -> None:
+        self._child(self._pushes, slot or "none").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

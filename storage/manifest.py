@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.config import EventsConfig, PushConfig, RulesConfig, ServingConfig
+from recommender.config import (
+    EventsConfig,
+    PushConfig,
+    RealtimeConfig,
+    RulesConfig,
+    ServingConfig,
+)
 from storage.keys import ANY_SLOT
 
 FORMAT = 2
@@ -28,6 +34,8 @@ class Manifest(BaseModel):
     published_at: datetime
     algorithm: str
     params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """The version's offline test metrics as registered (``ndcg@10``, ...); empty if unknown."""
     top_n: int
     users: int
     items: int
@@ -44,6 +52,9 @@ class Manifest(BaseModel):
     push: PushConfig
     events: EventsConfig
     serving: ServingConfig
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    """What live events change at once (``recommender.realtime``); versions published before
+    it get the defaults."""
 
     def to_bytes(self) -> bytes:
         # the Redis URL may hold a password: never written into Redis

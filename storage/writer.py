@@ -28,6 +28,8 @@ from storage.connect import SyncClient, pack
 from storage.keys import Keys, VersionKeys
 
 FLUSH_BYTES = 4 << 20
+RETAIN_SECONDS = 7 * 86_400
+"""How long a replaced version stays readable (for a rollback) by default."""
 _MULTI, _EXEC = pack(b"MULTI"), pack(b"EXEC")
 
 

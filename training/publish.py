@@ -15,6 +15,7 @@ runs of a few buckets. Only when all is written does ``make_live`` flip the poin
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -34,17 +35,17 @@ from storage.connect import SyncClient
 from storage.keys import Keys, VersionKeys, namespace_id, popular_field, published_field
 from storage.live import read_pointers
 from storage.manifest import Manifest
-from storage.writer import NamespaceWriter
+from storage.writer import RETAIN_SECONDS, NamespaceWriter
 from storage.writer import make_live as go_live
 from training.publish_lists import (
     Progress,
+    UserLists,
     ranking_threads,
     slot_candidates,
     write_similar,
     write_users,
 )
 
-RETAIN_SECONDS = 7 * 86_400
 PENDING_SECONDS = 86_400
 BATCH_USERS = 8192
 
@@ -89,6 +90,8 @@ def publish_version(
     now: datetime | None = None,
     make_live: bool = True,
     keys: Keys | None = None,
+    user_lists: UserLists | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> PublishStats:
     """Write one model version into its own namespace, then make it the live version of ``name``
     (and the default model when there is none: ``storage.writer.make_live``).
@@ -128,6 +131,12 @@ def publish_version(
     keys : Keys, optional
         The key names (the resolved prefix, ``storage.settings``); default
         ``Keys(config.serving.prefix)``.
+    user_lists : callable, optional
+        What writes the per-user lists and profiles: ``write_users`` (default, in this process)
+        or ``training.spark.publish.SparkUserLists`` (from Spark partitions, the same bytes).
+    metrics : dict, optional
+        The version's offline test metrics (``{"ndcg@10": ...}``), kept in its manifest for the
+        operator console.
     """
     started = time.perf_counter()
     report = progress or _quiet
@@ -140,14 +149,14 @@ def publish_version(
     seen = sparse.csr_matrix(train.matrix if purchases is None else purchases)
     with NamespaceWriter(redis_client, vkeys, pending_seconds) as writer:
         with ranking_threads(model):
-            user_buckets = write_users(writer, vkeys, model, train, table, seen, config, top_n,
-                                       report, batch_users)
+            user_buckets = (user_lists or write_users)(writer, vkeys, model, train, table, seen,
+                                                       config, top_n, report, batch_users)
             item_buckets = write_similar(writer, vkeys, model, table, top_n, report,
                                          batch_users)
         report("tables", 0, 1)
         _write_tables(writer, vkeys, train, table, config, top_n, now)
         meta = _manifest(name, str(version), namespace, model, train, table, config, top_n,
-                         now, user_buckets, item_buckets)
+                         now, user_buckets, item_buckets, metrics or {})
         writer.set(vkeys.meta(), meta.to_bytes())
     report("tables", 1, 1)
     previous = None
@@ -202,6 +211,7 @@ def _manifest(
     now: datetime,
     user_buckets: int,
     item_buckets: int,
+    metrics: dict[str, float],
 ) -> Manifest:
     kinds = [kind for kind in KINDS if len(table.candidates(kind))]
     with_lists = slot_candidates(table, config)
@@ -209,10 +219,12 @@ def _manifest(
     return Manifest(
         name=name, version=version, namespace=namespace,
         published_at=now.astimezone(UTC), algorithm=model.name, params=model.params,
+        metrics={key: float(value) for key, value in metrics.items() if math.isfinite(value)},
         top_n=top_n, users=len(train.users), items=len(table), model_items=table.n_model,
         user_buckets=user_buckets, item_buckets=item_buckets, kinds=kinds,
         slot_lists=slot_lists, categories=table.categories, rules=config.rules,
         push=config.push, events=config.events, serving=config.serving,
+        realtime=config.realtime,
     )
 
 

@@ -77,7 +77,8 @@ def test_demo_check_runs_the_whole_path_and_every_sample_request_is_right(tmp_pa
     result = _run_demo(tmp_path, _clean_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "demo check passed" in result.stdout
-    assert result.stdout.count("[ok  ]") == 5
+    assert result.stdout.count("[ok  ]") == 7  # 5 requests, the console's overview and monitoring
+    assert "The operator console: http://127.0.0.1:" in result.stderr
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert (tmp_path / ".recsys" / "redis").is_dir()
     assert "curl -s -H 'X-API-Key: demo-key'" in result.stderr
@@ -128,7 +129,7 @@ def test_demo_check_runs_on_a_redis_cluster_under_the_environment_prefix(
         written = [key.decode() for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "demo check passed" in result.stdout
-        assert result.stdout.count("[ok  ]") == 5
+        assert result.stdout.count("[ok  ]") == 7
         assert f"Redis: {redis_cluster.url}" in result.stderr
         assert not (tmp_path / ".recsys" / "redis").exists()  # no embedded Redis was started
         # The demo published under the prefix, on more than one node of the cluster.
