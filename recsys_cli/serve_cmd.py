@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
-from recsys_cli.common import ConfigOpt, JsonOpt, guarded, resolve_config_path
+from recsys_cli.common import ConfigOpt, JsonOpt, fail, guarded, resolve_config_path
 from recsys_cli.storage_opts import PrefixOpt, RedisUrlOpt, storage_settings
 
-PUBLISH_EXAMPLE = "Example: recsys publish products@champion --top-n 100"
+PUBLISH_EXAMPLE = ("Example: recsys publish products@champion --top-n 100 "
+                   "[--engine spark --spark-master spark://host:7077]")
+PUBLISH_ENGINES = ("local", "spark")
 SERVE_EXAMPLE = "Example: RECSYS_API_KEYS=secret recsys serve --port 8000"
 
 
@@ -34,6 +36,13 @@ def publish(
                            "serve` uses without RECSYS_MODEL_NAME (the first model published "
                            "is the default).")
     ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process, the default) or spark (the "
+                          "per-user lists written from Spark partitions; als and bpr models).")
+    ] = "local",
+    spark_master: Annotated[
+        str, typer.Option("--spark-master", help="Spark master URL of --engine spark.")
+    ] = "local[*]",
 ) -> None:
     import dataclasses
     import json
@@ -43,9 +52,11 @@ def publish(
     from storage.connect import connect
     from storage.live import set_default
 
+    if engine not in PUBLISH_ENGINES:
+        fail(f"--engine must be one of {', '.join(PUBLISH_ENGINES)}, got {engine!r}")
     cfg = load_config(resolve_config_path(config))
     stats = publish_ref(ref, cfg, top_n=top_n, quiet=as_json, redis_url=redis_url,
-                        prefix=prefix)
+                        prefix=prefix, spark_master=spark_master if engine == "spark" else None)
     if make_default and stats.default_model != stats.name:
         settings = storage_settings(cfg, redis_url, prefix)
         set_default(connect(settings.url), settings.keys, stats.name)

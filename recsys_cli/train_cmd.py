@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 TRAIN_EXAMPLE = (
     "Example: recsys train --events demo-data/events.parquet --items demo-data/items.parquet "
-    "--model als --param factors=64 --experiment shop --register products --alias champion"
+    "--model als --param factors=64 --experiment shop --register products --alias champion "
+    "[--engine spark --spark-master spark://host:7077]"
 )
 TUNE_EXAMPLE = (
     "Example: recsys tune --events ../shared/data/ml-100k/events.csv --model ease --trials 30 "
@@ -76,6 +77,15 @@ AliasOpt = Annotated[
     str | None,
     typer.Option("--alias", help="Move this alias to the new version, through the promotion gate."),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option("--engine", help="implicit (one machine, the default) or spark (Spark MLlib "
+                 "ALS; needs pyspark and a Java runtime)."),
+]
+SparkMasterOpt = Annotated[
+    str, typer.Option("--spark-master", help="Spark master URL of --engine spark.")
+]
+ENGINES = ("implicit", "spark")
 
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 
@@ -121,6 +131,7 @@ def _spec(
         params=model_params(model, param or [], cfg),
         weights=option_weights(weights, cfg.events.weights),
         half_life_days=cfg.events.half_life_days if half_life_days is None else half_life_days,
+        repeatable_categories=list(cfg.rules.repeatable_categories),
         **split,
     )
 
@@ -200,8 +211,12 @@ def train(
     config: ConfigOpt = None,
     skip_invalid: SkipInvalidOpt = False,
     as_json: JsonOpt = False,
+    engine: EngineOpt = "implicit",
+    spark_master: SparkMasterOpt = "local[*]",
 ) -> None:
     step = stepper()
+    if engine not in ENGINES:
+        fail(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     spec = _spec(
         model,
         param,
@@ -213,12 +228,16 @@ def train(
         seed=seed,
         eval_users=eval_users,
     )
+    if engine == "spark":
+        _train_on_spark(events, items, spec, experiment, register_as, alias, skip_invalid,
+                        as_json, spark_master, step)
+        return
     with collector_paused():
         open_tracking_early(experiment)
         frame, catalog = _read(events, items, spec, skip_invalid, step)
         from training.job_data import prepare_job
 
-        job = prepare_job(frame, spec, step)  # while MLflow is still being imported
+        job = prepare_job(frame, spec, step, catalog)  # while MLflow is still being imported
         from training.train import train as run_train
 
     with mlflow_session():
@@ -232,6 +251,35 @@ def train(
             step=step,
         )
     _report(result.to_json(), as_json, result.promotion)
+
+
+def _train_on_spark(
+    events: Path, items: Path | None, spec: TrainSpec, experiment: str, register_as: str | None,
+    alias: str | None, skip_invalid: bool, as_json: bool, spark_master: str, step: Step,
+) -> None:
+    """``recsys train --engine spark``: the same job, ALS fitted on Spark
+    (``training.spark.train``)."""
+    from recommender.errors import ConfigError
+
+    try:
+        from training.spark.train import check_spark_model, train_on_spark
+    except ImportError as exc:
+        fail(f"--engine spark needs pyspark ({exc}); install it with pip install 'recsys[spark]'")
+    try:
+        check_spark_model(spec.model)
+    except ConfigError as exc:
+        fail(f"--engine spark: {exc}")
+    frame, catalog = _read(events, items, spec, skip_invalid, step)
+    from training.job_data import prepare_job
+    from training.spark.session import spark_session
+
+    job = prepare_job(frame, spec, step, catalog)
+    with step(f"starting Spark ({spark_master})"):
+        spark = spark_session(spark_master)
+    with mlflow_session():
+        result = train_on_spark(job, spec, spark, experiment=experiment, catalog=catalog,
+                                register=register_as, alias=alias, step=step)
+    _report({**result.to_json(), "engine": "spark"}, as_json, result.promotion)
 
 
 @guarded

@@ -40,6 +40,13 @@ DENSE_MASK_CELLS = 1 << 26
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: ``users``, ``items``, ``tables``, ``live``."""
+UserLists = Callable[
+    [NamespaceWriter, VersionKeys, Recommender, Interactions, ItemTable, sparse.csr_matrix,
+     RecsysConfig, int, Progress, int],
+    int,
+]
+"""What writes the per-user lists of a publish (``write_users``'s signature): ``write_users``
+itself, or ``training.spark.publish.SparkUserLists``, which writes them from Spark partitions."""
 
 
 def slot_candidates(table: ItemTable, config: RecsysConfig) -> dict[tuple[str, str], np.ndarray]:
@@ -163,10 +170,15 @@ def write_users(
     top_n: int,
     report: Progress,
     batch_users: int,
+    user_buckets: int | None = None,
 ) -> int:
-    """Per-user lists and profiles, in bucket order; returns the number of user buckets."""
+    """Per-user lists and profiles, in bucket order; returns the number of user buckets.
+
+    ``user_buckets`` is the version's bucket count when ``train`` holds only some of its users
+    (a block of a publish on Spark, ``training.spark``); by default ``train`` is every user.
+    """
     n_users, n_items = len(train.users), len(table)
-    buckets = bucket_count(n_users)
+    buckets = bucket_count(n_users) if user_buckets is None else user_buckets
     user_ids = train.users.index.array
     bucket = buckets_of(user_ids, buckets)
     order = np.argsort(bucket, kind="stable")

@@ -1,0 +1,224 @@
+"""Benchmark: ALS training and publish on Spark (local mode) against the one-machine path.
+
+Three measurements, each in the same run on the same data (this machine's cores):
+
+1. quality: ml-100k, stratified 0.75, seed 42, equal weights (``view=1,purchase=1``), the
+   half-life of ``recsys.toml``'s default (30 days; ``--half-life-days``), ALS defaults
+   (``factors`` 64, ``iterations`` 15, ``regularization`` 15, ``alpha`` 2). implicit's fit
+   (``ALSRecommender``) against Spark MLlib's (``training.spark.als.SparkALS``, ``regParam`` =
+   ``regularization * users / nonzeros``), both scored by ``recommender.evaluation`` on the same
+   split: fit seconds and test nDCG@10 (target: within 0.02). Repeated without time decay, for
+   information.
+2. training throughput: ``--rows`` synthetic events (``bench_matrix``'s generator), loaded and
+   turned into the confidence matrix (``load_events`` + ``build_interactions``: the driver's part
+   of a Spark job too), then one ALS fit of all of them with each engine.
+3. publish throughput: ``shop_synth.synthetic_shop(--users, --items)``, one implicit ALS model,
+   published to a private redis-server by ``publish_version`` in this process and with
+   ``SparkUserLists`` (Spark local mode, every core); the two namespaces are compared byte for
+   byte (every per-user hash), and Redis bytes per user are read with ``MEMORY USAGE``.
+
+Results go to the ``## bench_spark`` section of ``benchmarks/RESULTS.md``; ``docs/scaling.md``
+derives its sizing from them.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_spark.py [--ml100k ../shared/data/ml-100k/events.csv]
+        [--rows 2000000] [--users 100000] [--items 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from bench_matrix import data_path, generate  # noqa: E402
+from shop_synth import private_redis, synthetic_shop, write_section  # noqa: E402
+
+from recommender.config import DEFAULT_WEIGHTS, RecsysConfig  # noqa: E402
+from recommender.data import load_events  # noqa: E402
+from recommender.evaluation import evaluate_model  # noqa: E402
+from recommender.matrix import build_interactions  # noqa: E402
+from recommender.models import DEFAULT_PARAMS, ALSRecommender  # noqa: E402
+from storage.connect import SyncClient, connect  # noqa: E402
+from storage.keys import Keys  # noqa: E402
+from storage.writer import namespace_keys  # noqa: E402
+from training.job_data import prepare_split  # noqa: E402
+from training.publish import PublishStats, publish_version  # noqa: E402
+from training.spark.als import SparkALS  # noqa: E402
+from training.spark.publish import SparkUserLists  # noqa: E402
+from training.spark.session import spark_session  # noqa: E402
+from training.spec import TrainSpec  # noqa: E402
+
+SECTION = "## bench_spark"
+PARITY = 0.02
+EQUAL = {"view": 1.0, "purchase": 1.0}
+PUBLISH_PARAMS = {"factors": 64, "iterations": 10, "regularization": 0.01, "alpha": 1.0}
+"""bench_publish's model, so that the two publish benchmarks compare."""
+
+
+def timed(job: Any, *args: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = job(*args)
+    return result, time.perf_counter() - started
+
+
+def quality(spark: Any, path: Path, half_life_days: float) -> dict[str, float]:
+    """Fit seconds and test nDCG@10 of both engines on ml-100k's split."""
+    frame = load_events(path, event_types=set(EQUAL)).frame
+    spec = TrainSpec(model="als", weights=EQUAL, half_life_days=half_life_days)
+    data = prepare_split(frame, spec)
+    out: dict[str, float] = {"users": data.train.shape[0], "nnz": data.train.nnz}
+    for name, model in (("implicit", ALSRecommender()), ("spark", SparkALS(spark))):
+        _, seconds = timed(model.fit, data.train.matrix)
+        out[f"{name}_s"] = seconds
+        out[f"{name}_ndcg"] = evaluate_model(model, data, fit=False)["ndcg@10"]
+        if isinstance(model, SparkALS):
+            out["reg_param"] = model.spark_params["regParam"]
+    return out
+
+
+def training(spark: Any, rows: int) -> dict[str, float]:
+    """Seconds to load and build the matrix of ``rows`` events, then to fit it with each engine."""
+    path = data_path(rows)
+    if not path.exists():
+        generate(path, rows)
+    started = time.perf_counter()
+    frame = load_events(path).frame
+    matrix = build_interactions(frame, DEFAULT_WEIGHTS, half_life_days=30).matrix
+    out = {"rows": rows, "prepare_s": time.perf_counter() - started, "nnz": matrix.nnz,
+           "users": matrix.shape[0], "items": matrix.shape[1]}
+    _, out["implicit_s"] = timed(ALSRecommender().fit, matrix)
+    _, out["spark_s"] = timed(SparkALS(spark).fit, matrix)
+    return out
+
+
+def digest(client: SyncClient, prefix: str, namespace: str) -> dict[str, str]:
+    """A hash of every per-user hash of a namespace, by key name without the namespace."""
+    out = {}
+    for key in namespace_keys(client, Keys(prefix), namespace):
+        if ":u" not in key.split("}")[0] or client.type(key) != b"hash":
+            continue
+        fields = sorted(client.hgetall(key).items())
+        out[key.replace(namespace, "NS")] = hashlib.blake2b(repr(fields).encode()).hexdigest()
+    return out
+
+
+def publishing(spark: Any, users: int, items: int) -> dict[str, Any]:
+    """Seconds of a one-process and a Spark publish of the same model, and whether they match."""
+    train, catalog = synthetic_shop(users, items, seed=1)
+    model = ALSRecommender(**PUBLISH_PARAMS).fit(train.matrix)
+    out: dict[str, Any] = {"users": users, "items": items, "nnz": train.nnz}
+    with private_redis() as url:
+        client = connect(url)
+        prefix = "bench:"
+        config = RecsysConfig.model_validate({"serving": {"prefix": prefix}})
+        stats: dict[str, PublishStats] = {}
+        for name, lists in (("local", None), ("spark", SparkUserLists(spark, url))):
+            stats[name] = publish_version(client, "bench", name, model, train, catalog, config,
+                                          keys=Keys(prefix), user_lists=lists)
+            out[f"{name}_s"] = stats[name].seconds
+        same = (digest(client, prefix, stats["local"].namespace)
+                == digest(client, prefix, stats["spark"].namespace))
+    out.update(identical=same, bytes=stats["local"].bytes, list_bytes=stats["local"].list_bytes,
+               keys=stats["local"].keys)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ml100k", type=Path,
+                        default=ROOT.parent / "shared" / "data" / "ml-100k" / "events.csv")
+    parser.add_argument("--half-life-days", type=float, default=30.0)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    spark = spark_session(args.master, shuffle_partitions=2 * cores)
+    SparkALS(spark, factors=4, iterations=1).fit(_warmup_matrix())  # the JVM's first job
+
+    q = quality(spark, args.ml100k, args.half_life_days)
+    print("quality", q, flush=True)
+    q0 = quality(spark, args.ml100k, 0.0)
+    print("quality, no decay", q0, flush=True)
+    t = training(spark, args.rows)
+    print("training", t, flush=True)
+    p = publishing(spark, args.users, args.items)
+    print("publish", p, flush=True)
+
+    diff = q["spark_ndcg"] - q["implicit_ndcg"]
+    als = DEFAULT_PARAMS["als"]
+    body = f"""Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {cores} CPUs \
+(shared with other jobs), Python {platform.python_version()}, Spark {spark.version} \
+`{args.master}`; `{" ".join(["benchmarks/bench_spark.py", *sys.argv[1:]])}`.
+
+**Quality** — ml-100k ({args.ml100k.name}), stratified 0.75, seed 42, weights `view=1,purchase=1`, \
+ALS {als}; Spark `regParam` = regularization x users / nonzeros = {q["reg_param"]:.4f}; the \
+same split and scoring (`recommender.evaluation`) for both:
+
+| half-life | engine | fit seconds | test nDCG@10 |
+|---|---|---:|---:|
+| {args.half_life_days:g} days | implicit (`ALSRecommender`) | {q["implicit_s"]:.2f} | \
+{q["implicit_ndcg"]:.4f} |
+| {args.half_life_days:g} days | Spark MLlib (`SparkALS`) | {q["spark_s"]:.2f} | \
+{q["spark_ndcg"]:.4f} |
+| none | implicit | {q0["implicit_s"]:.2f} | {q0["implicit_ndcg"]:.4f} |
+| none | Spark MLlib | {q0["spark_s"]:.2f} | {q0["spark_ndcg"]:.4f} |
+
+Difference Spark - implicit at {args.half_life_days:g} days: **{diff:+.4f}** (target within \
+{PARITY}: {"met" if abs(diff) <= PARITY else "missed"}); without decay \
+{q0["spark_ndcg"] - q0["implicit_ndcg"]:+.4f}.
+
+**Training throughput** — {t["rows"]:,} synthetic events (`bench_matrix` generator) -> \
+{t["users"]:,} x {t["items"]:,}, {t["nnz"]:,} non-zeros; ALS {als}:
+
+| step | seconds | per core |
+|---|---:|---:|
+| load + validate + confidence matrix (`load_events`, `build_interactions`; one process, \
+the driver's part of a Spark job too) | {t["prepare_s"]:.2f} | \
+{t["rows"] / t["prepare_s"]:,.0f} events/s (one core) |
+| ALS fit, implicit, {cores} threads | {t["implicit_s"]:.2f} | \
+{t["rows"] / t["implicit_s"] / cores:,.0f} events/s/core |
+| ALS fit, Spark `{args.master}` | {t["spark_s"]:.2f} | \
+{t["rows"] / t["spark_s"] / cores:,.0f} events/s/core |
+
+**Publish throughput** — `shop_synth.synthetic_shop({p["users"]:,} users, {p["items"]:,} items)`, \
+{p["nnz"]:,} interactions, ALS {PUBLISH_PARAMS} (bench_publish's), default `recsys.toml` \
+(2 kinds, no slots), top-N 100, a private redis-server on this machine:
+
+| publish | seconds | users/s/core |
+|---|---:|---:|
+| `publish_version`, this process | {p["local_s"]:.2f} | {p["users"] / p["local_s"] / cores:,.0f} |
+| `publish_version` + `SparkUserLists`, Spark `{args.master}` | {p["spark_s"]:.2f} | \
+{p["users"] / p["spark_s"] / cores:,.0f} |
+
+- per-user hashes of the two namespaces byte-identical: **{"yes" if p["identical"] else "NO"}**
+- Redis: {p["keys"]:,} keys, {p["bytes"]:,} bytes, {p["bytes"] / p["users"]:,.0f} bytes per \
+user (all of the version), {p["list_bytes"]:.0f} bytes per 100-item list (`MEMORY USAGE`).
+"""
+    print(body)
+    write_section(args.out, SECTION, body)
+    print(f"wrote the {SECTION} section of {args.out}")
+    spark.stop()
+
+
+def _warmup_matrix() -> Any:
+    from scipy import sparse
+
+    return sparse.random(50, 20, density=0.3, format="csr", random_state=0, dtype="float32")
+
+
+if __name__ == "__main__":
+    main()
