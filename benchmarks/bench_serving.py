@@ -65,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import redis
 from fastapi import FastAPI
 
@@ -437,6 +438,25 @@ def publish(url: str, data: DataSet) -> None:
     if missing:
         print(f"{data.name}: {missing:,} users have no product list (the reference returns an "
               "empty body for them, ours the popular fallback)")
+
+
+def seed_live_state(url: str, data: DataSet, per_user: int) -> None:
+    """Give every user ``per_user`` live items (random catalog items, as ``POST /v1/events``
+    would record them), so every request of ours runs the real-time path."""
+    if per_user <= 0:
+        return
+    client = redis.Redis.from_url(url)
+    keys, rng = Keys(PREFIX), np.random.default_rng(5)
+    items = data.catalog["item_id"].to_numpy(dtype=object)
+    now = time.time()
+    pipe = client.pipeline(transaction=False)
+    for user in data.user_ids:
+        key = keys.recent(user)
+        chosen = rng.choice(items, per_user, replace=False)
+        pipe.zadd(key, {str(item): now - i for i, item in enumerate(chosen)})
+        pipe.expire(key, 3 * 86_400)
+    pipe.execute()
+    print(f"{data.name}: {per_user} live items for each of {len(data.user_ids):,} users")
 
 
 # --------------------------------------------------------------------------- wrk rounds
@@ -961,6 +981,9 @@ def main() -> None:
     parser.add_argument("--self-check", action="store_true",
                         help="check the wrk output parser and exit")
     parser.add_argument("--breakdown-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--live-items", type=int, default=5,
+                        help="live items written for every user before the rounds, so every "
+                        "request runs the real-time path (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
     if args.breakdown_worker:
@@ -985,6 +1008,10 @@ def main() -> None:
                 data = synth_data(directory, args.synth_at or None)
             with private_redis() as url:
                 publish(url, data)
+                seed_live_state(url, data, args.live_items)
+                data.description += (f"; {args.live_items} live items per user (real time on "
+                                     "every request)" if args.live_items else
+                                     "; no live items")
                 results = run_rounds(args, url, data, Path(tmp))
                 summary = summarize(results)
                 print(f"{data.name}: throughput ours/reference per round "

@@ -189,12 +189,42 @@ class ServingConfig(_Section):
     redis_url: str | None = None
 
 
+class RealtimeConfig(_Section):
+    """``[realtime]``: what a user's live events (``POST /v1/events``) change at once
+    (``recommender.realtime``). Defaults chosen by the replay (``benchmarks/RESULTS.md``)."""
+
+    enabled: bool = True
+    max_items: int = Field(default=20, ge=1, le=200)
+    """Most recent items kept per user (live state, ``storage.events``)."""
+    window_hours: float = Field(default=72.0, gt=0, le=24 * 30)
+    """How long a live event counts; also the expiry of the user's live state."""
+    session_items: int = Field(default=5, ge=1, le=50)
+    """The newest live items whose similar items become session candidates."""
+    session_depth: int = Field(default=30, ge=1, le=1000)
+    """How many of each live item's similar items (best first) are session candidates."""
+    decay: float = Field(default=0.7, gt=0, le=1)
+    """Weight of each older live item relative to the next newer one."""
+    session_weight: float = Field(default=1.0, ge=0)
+    """A known user's list: weight of the session ranking against the published list."""
+    new_user_weight: float = Field(default=2.0, ge=0)
+    """A user the model does not know: weight of the session ranking against popular."""
+    offset: int = Field(default=10, ge=1, le=1000)
+    """Rank fusion: a list's item at rank r (from 1) adds ``weight / (offset + r)``."""
+    trending_hours: int = Field(default=24, ge=1, le=24 * 7)
+    """The window of the trending list (popularity over live events)."""
+    trending_weight: float = Field(default=0.5, ge=0)
+    """Popular lists: weight of trending against the training popularity."""
+    trending_items: int = Field(default=1000, ge=10, le=100_000)
+    """Items kept per hour of trending counts (the least counted are trimmed)."""
+
+
 class RecsysConfig(_Section):
     events: EventsConfig = Field(default_factory=EventsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -10,6 +10,7 @@ window whose end is not after its start wraps past midnight (``22:00-06:30``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time
 from time import time as time_now
 from zoneinfo import ZoneInfo
@@ -126,3 +127,12 @@ def local_date(at: datetime, zone: ZoneInfo) -> date:
 def slot_start(day: date, slot: SlotConfig, zone: ZoneInfo) -> datetime:
     """When ``slot`` starts on ``day``, as an aware datetime in ``zone``."""
     return datetime.combine(day, slot.start_time, tzinfo=zone)
+
+
+def repeatable_items(catalog: pd.DataFrame | None, categories: Collection[str]) -> set[str]:
+    """Ids of the catalog's items in ``categories`` (``rules.repeatable_categories``): those a
+    user who has them may be recommended again (serving and the offline evaluation agree)."""
+    if catalog is None or not categories or "category" not in catalog:
+        return set()
+    keep = catalog["category"].isin(list(categories)).to_numpy(bool)
+    return set(catalog["item_id"].to_numpy(dtype=object)[keep].tolist())

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,11 +46,22 @@ def evaluate(
         Path | None, typer.Option("--items", help="Catalog file (for validation).")
     ] = None,
     protocol: Annotated[
-        str, typer.Option("--protocol", help="stratified, temporal or leave-last.")
+        str, typer.Option("--protocol", help="stratified, temporal, leave-last or replay (each "
+                          "model M also as M+live: what the API answers after each test user's "
+                          "first --reveal events).")
     ] = "stratified",
     ratio: Annotated[
-        float, typer.Option("--ratio", help="Train share (stratified/temporal).")
-    ] = 0.75,
+        float | None, typer.Option("--ratio", help="Train share (stratified/temporal/replay; "
+                                   "default 0.75, replay 0.8).")
+    ] = None,
+    reveal: Annotated[
+        int, typer.Option("--reveal", min=1, max=100,
+                          help="replay: test events revealed as live events per user.")
+    ] = 3,
+    cold_share: Annotated[
+        float, typer.Option("--cold-share", min=0.0, max=1.0,
+                            help="replay: share of test users treated as new (history hidden).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the split.")] = 42,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Cut-off of the metrics.")] = 10,
     models: Annotated[
@@ -73,6 +84,7 @@ def evaluate(
     from recommender.data import load_catalog, load_events
     from recommender.evaluation import evaluate_models, prepare
     from recommender.models import MODEL_NAMES
+    from recommender.rules import repeatable_items
     from recsys_cli.progress import Reporter
 
     cfg = load_config(resolve_config_path(config))
@@ -89,9 +101,18 @@ def evaluate(
     started = time.perf_counter()
     loaded = load_events(events, event_types=set(event_weights), skip_invalid=skip_invalid)
     reporter.skipped(loaded)
+    repeatable: set[str] = set()
     if items is not None:
-        reporter.skipped(load_catalog(items, skip_invalid=skip_invalid))
-    data = prepare(loaded.frame, protocol, ratio, seed, event_weights, half_life)
+        catalog = load_catalog(items, skip_invalid=skip_invalid)
+        reporter.skipped(catalog)
+        repeatable = repeatable_items(catalog.frame, cfg.rules.repeatable_categories)
+    if protocol == "replay":
+        _replay(loaded.frame, names, params, cfg, event_weights, half_life, repeatable,
+                ratio if ratio is not None else 0.8, seed, k, reveal, cold_share, as_json,
+                reporter, started)
+        return
+    ratio = 0.75 if ratio is None else ratio
+    data = prepare(loaded.frame, protocol, ratio, seed, event_weights, half_life, repeatable)
     results = evaluate_models(names, data, k=k, params=params, progress=reporter.step)
     elapsed = time.perf_counter() - started
 
@@ -106,6 +127,45 @@ def evaluate(
                 rows=results.metrics,
                 seconds=results.seconds,
             )
+        for name, reason in results.errors.items():
+            typer.echo(f"error: {name} has no results: {reason}", err=True)
+    if not results.metrics:
+        raise typer.Exit(1)
+
+
+def _replay(events: Any, names: list[str], params: dict[str, dict[str, Any]], cfg: Any,
+            weights: dict[str, float], half_life: float, repeatable: set[str], ratio: float,
+            seed: int, k: int, reveal: int, cold_share: float, as_json: bool, reporter: Any,
+            started: float) -> None:
+    """``--protocol replay`` (``recommender.evaluation.replay``): M and M+live per model, over
+    all test users and per group."""
+    from recommender.evaluation.replay import prepare_replay, replay_models
+
+    data = prepare_replay(events, reveal, cold_share, ratio, seed, weights, half_life,
+                          repeatable, cfg.realtime)
+    reporter.step(f"replaying {len(data.rows):,} test users ({data.summary['cold_users']:,} new "
+                  f"to the model), {reveal} events revealed each")
+    results = replay_models(names, data, k, params, cfg.realtime)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        payload = {"protocol": "replay", "k": k, "reveal": reveal, "cold_share": cold_share,
+                   "ratio": ratio, "users": results.users,
+                   "models": {name: {**metrics, **results.groups[name]}
+                              for name, metrics in results.metrics.items()},
+                   "errors": results.errors}
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        if results.metrics:
+            reporter.table(title=f"replay (ratio {ratio:g}, --reveal {reveal}), "
+                           f"{results.users['all']:,} test users, k={k} ({elapsed:.1f} s)",
+                           rows=results.metrics)
+            for group in ("cold", "warm"):
+                rows = {name: groups[group] for name, groups in results.groups.items()
+                        if group in groups}
+                if rows:
+                    who = "new to the model" if group == "cold" else "known to the model"
+                    reporter.table(title=f"{group}: {results.users[group]:,} test users {who}",
+                                   rows=rows)
         for name, reason in results.errors.items():
             typer.echo(f"error: {name} has no results: {reason}", err=True)
     if not results.metrics:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
@@ -14,6 +14,7 @@ from recommender.data.catalog import KINDS
 from serving.errors import Unauthorized
 from serving.metrics import Metrics
 from serving.settings import ServingSettings
+from serving.trending import Trending
 from serving.version import VersionView
 from storage.reader import Store
 
@@ -97,11 +98,12 @@ class Context:
     version: VersionView
     store: Store
     metrics: Metrics
+    trending: Trending
 
 
 async def get_context(request: Request) -> Context:
     state = request.app.state
-    return Context(await state.live.current(), state.store, state.metrics)
+    return Context(await state.live.current(), state.store, state.metrics, state.trending)
 
 
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
@@ -113,12 +115,20 @@ ContextDep = Annotated[Context, Depends(get_context)]
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 KindQuery = Annotated[Kind, Query(description="Which items: `product` or `content`.")]
 NQuery = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many items, 1..{MAX_N}.")]
+def _at_schema(schema: dict[str, Any]) -> None:
+    """``at`` in the OpenAPI document: an RFC 3339 date-time (a local one, without an offset,
+    is taken too, as the description says)."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", format="date-time")
+
+
 AtQuery = Annotated[
     str | None,
     Query(
         description="ISO-8601 instant the slot is evaluated at (default now), e.g. "
         "`2026-11-21T07:30:00+08:00` or `2026-11-20T23:30:00Z`; without an offset it is local "
         "time in the configured time zone.",
+        json_schema_extra=_at_schema,
         openapi_examples={
             "breakfast": {"summary": "07:30 in Shanghai", "value": "2026-11-21T07:30:00+08:00"},
             "utc": {"summary": "the same instant in UTC", "value": "2026-11-20T23:30:00Z"},

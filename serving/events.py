@@ -20,7 +20,7 @@ data contract): ISO-8601 *with* an offset, or epoch seconds (a number).
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 import redis.exceptions
 
-from recommender.config import DEFAULT_WEIGHTS
+from recommender.config import DEFAULT_WEIGHTS, RealtimeConfig
 from serving.errors import InvalidRequest, ServingError
 from serving.rec_ids import Rejection
 from storage import events as stream
@@ -178,13 +178,23 @@ def validate(events: list[Any], vocabulary: Collection[str], now: datetime
     return good, problems
 
 
-async def current_vocabulary(live: Any) -> frozenset[str]:
-    """The live version's vocabulary; the default one while nothing is published."""
+@dataclass(frozen=True)
+class EventRules:
+    """What the live version says about events: the weight of each type (its keys are the
+    vocabulary) and the real-time settings."""
+
+    weights: dict[str, float]
+    realtime: RealtimeConfig
+
+
+async def current_rules(live: Any) -> EventRules:
+    """The live version's event rules; the defaults while nothing is published."""
     try:
         view = await live.current()
     except NoLiveModel:
-        return frozenset(DEFAULT_WEIGHTS)
-    return frozenset(view.manifest.events.weights or DEFAULT_WEIGHTS)
+        return EventRules(dict(DEFAULT_WEIGHTS), RealtimeConfig())
+    return EventRules(dict(view.manifest.events.weights or DEFAULT_WEIGHTS),
+                      view.manifest.realtime)
 
 
 async def append(
@@ -192,23 +202,30 @@ async def append(
     events: list[Event],
     targets: Sequence[Attribution | Rejection | None] | None = None,
     window_seconds: float = 0,
+    rules: EventRules | None = None,
+    monitor: Callable[[list[int]], Awaitable[None]] | None = None,
 ) -> tuple[int, int]:
     """Append ``events`` (``storage.events.append``); ``(accepted, duplicates)``.
 
     ``targets`` (``serving.attribution.targets``) says per event what it counts for A/B tests;
-    ``window_seconds`` is how long one user's event on one item is counted only once. When Redis
+    ``window_seconds`` is how long one user's event on one item is counted only once; ``rules``
+    (``current_rules``) weigh the events for live state and trending. When Redis
     fails or stalls mid-call, the batch may have been stored (the script may have run and its
     reply been lost): ``StoreUnavailable`` says so (``MAYBE_STORED``), whatever the failure.
     Sending it again is safe for events with an ``event_id``; others may be stored twice.
     """
     targets = targets or [None] * len(events)
+    rules = rules or EventRules(dict(DEFAULT_WEIGHTS), RealtimeConfig())
+    weights = rules.weights
     entries = [
         StreamEvent(e.fields(), e.user_id, e.item_id, e.event_id, e.event == PURCHASE,
                     attribution=t if isinstance(t, Attribution) else None,
-                    rejected=t.value if isinstance(t, Rejection) else None)
+                    rejected=t.value if isinstance(t, Rejection) else None,
+                    weight=float(weights.get(e.event, 0.0)), seconds=e.timestamp.timestamp())
         for e, t in zip(events, targets, strict=True)
     ]
     try:
-        return await stream.append(store, entries, math.ceil(window_seconds))
+        return await stream.append(store, entries, math.ceil(window_seconds), rules.realtime,
+                                   monitor)
     except (StoreUnavailable, redis.exceptions.RedisError) as exc:
         raise StoreUnavailable(MAYBE_STORED) from exc

@@ -8,9 +8,15 @@ A known user's list, best first:
    unavailable, excluded by the caller, or outside the requested category;
 3. up to ``NEW_ITEMS`` new items of the user's favourite categories take places
    ``NEW_POSITIONS`` (reason ``new``), so a new product reaches its regulars on day one;
-4. a list still shorter than ``n`` is filled from the popular list (reason ``popular``).
+4. a list still shorter than ``n`` is filled from the popular list (reason ``popular``);
+5. with live items (what the user did since the publish, ``recommender.realtime``), the list is
+   fused with the session ranking: items similar to the newest live items, each with reason
+   ``session`` and ``because`` (the live item that brought it); live items themselves are
+   skipped unless their category is repeatable.
 
-An unknown user gets the popular list of the kind and slot (reason ``popular``).
+An unknown user gets the popular list of the kind and slot (reason ``popular``), fused with the
+session ranking when they have live items. Popular lists are fused with trending
+(``serving.trending``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from recommender import realtime
 from recommender.config import SlotConfig
 from recommender.lists import RankedList
 from serving.version import VersionView
@@ -26,6 +33,7 @@ from storage.codec import ListView, read_categories, read_list, read_seen
 PERSONALIZED = "personalized"
 POPULAR = "popular"
 SIMILAR = "similar"
+SESSION = "session"
 NEW = "new"
 NEW_ITEMS = 2
 NEW_POSITIONS = (1, 4)
@@ -43,17 +51,29 @@ class Request:
     slot: SlotConfig | None
     category: str | None
     blocked: frozenset[int]
+    popular: RankedList
+    """The popular list of the kind and slot (with trending, ``serving.trending``)."""
 
 
 def blocked_items(
-    view: VersionView, purchased: Iterable[str], unavailable: Iterable[str], exclude: Iterable[str]
+    view: VersionView, purchased: Iterable[str], unavailable: Iterable[str], exclude: Iterable[str],
+    also: Iterable[int] = (),
 ) -> frozenset[int]:
-    """Indices never to return: purchases outside repeatable categories, unavailable, excluded."""
-    if not (purchased or unavailable or exclude):
+    """Indices never to return: purchases outside repeatable categories, unavailable, excluded,
+    and the indices ``also``."""
+    if not (purchased or unavailable or exclude or also):
         return _NOTHING
     repeatable = view.repeatable
     bought = [i for i in view.indices(list(purchased)) if not repeatable[i]]
-    return frozenset([*bought, *view.indices(list(unavailable)), *view.indices(list(exclude))])
+    return frozenset([*bought, *also, *view.indices(list(unavailable)),
+                      *view.indices(list(exclude))])
+
+
+def not_again(view: VersionView, recent: Iterable[int]) -> set[int]:
+    """The live items (indices) a list moves out of the way: those outside repeatable
+    categories."""
+    repeatable = view.repeatable
+    return {item for item in recent if not repeatable[item]}
 
 
 def _take(
@@ -119,8 +139,8 @@ def _ranked(view: VersionView, request: Request, ranked: RankedList, reason: str
 
 def popular(view: VersionView, request: Request, skip: set[int] | None = None) -> list[Item]:
     """The popular list of the kind and slot, filtered."""
-    ranked = view.popular_list(request.kind, request.slot)
-    return _ranked(view, request, ranked, POPULAR, skip if skip is not None else set(), request.n)
+    return _ranked(view, request, request.popular, POPULAR, skip if skip is not None else set(),
+                   request.n)
 
 
 def similar(view: VersionView, request: Request, blob: bytes) -> list[Item]:
@@ -254,9 +274,64 @@ def personalized(
     del out[request.n :]
     if len(out) < request.n:
         skip.update(seen())
-        ranked = view.popular_list(request.kind, request.slot)
-        out += _ranked(view, request, ranked, POPULAR, skip, request.n - len(out))
+        out += _ranked(view, request, request.popular, POPULAR, skip, request.n - len(out))
     return out
+
+
+def with_session(view: VersionView, request: Request, items: list[Item], recent: list[int],
+                 weight: float, n: int, profile: bytes | None = None
+                 ) -> tuple[list[Item], bool]:
+    """The first ``n`` of ``items`` (a known user's list, or popular for an unknown one) with
+    the live items ``recent`` (indices, oldest first) moved out, fused with their session
+    ranking with ``weight`` (``recommender.realtime``); the live items moved out only fill a
+    list that would be shorter than ``n`` (a small catalog, seen through). Session items skip
+    what the user had in training (``profile``'s seen items) outside repeatable categories, as
+    their published list does. Also whether the session ranking brought candidates."""
+    config, index_of, ids = view.realtime, view.index_of, view.item_ids
+    again = not_again(view, recent)
+    kept = [item for item in items if index_of[item["item_id"]] not in again]  # type: ignore[index]
+    ranked, source = realtime.session_ranking(recent, _neighbours(view), config)
+    scores = [0.0] * len(ranked)  # the session's own scores are not shown: fusion ranks
+    session: list[Item] = []
+    if ranked:
+        skip = set(again)
+        if profile:
+            skip.update(not_again(view, read_seen(profile)))
+        session = _take(view, request, ranked, scores.__getitem__, _constant(SESSION), skip, n)
+    if session:
+        by_id = {item["item_id"]: item for item in kept}
+        for item in session:
+            item["because"] = ids[source[index_of[item["item_id"]]]]  # type: ignore[index]
+        session_by_id = {item["item_id"]: item for item in session}
+        fused = realtime.fuse([index_of[i] for i in by_id],  # type: ignore[index]
+                              [index_of[i] for i in session_by_id],  # type: ignore[index]
+                              weight, config.offset, n)
+        kept = []
+        for entry in fused:
+            item_id = ids[entry.item]
+            chosen = session_by_id[item_id] if entry.second else by_id[item_id]
+            kept.append({**chosen, "score": round(entry.score * 100, 4)})
+    out = kept[:n]
+    if len(out) < n:
+        out += [item for item in items if index_of[item["item_id"]] in again  # type: ignore[index]
+                ][: n - len(out)]
+    return out, bool(session)
+
+
+def _neighbours(view: VersionView) -> realtime.Neighbours:
+    similar_of = view.similar_of
+
+    def neighbours(item: int) -> tuple[list[int], list[float]] | None:
+        blob = similar_of.get(item)
+        if blob is None:
+            return None
+        ranked = read_list(blob)
+        lo, step = ranked.lo, ranked.step
+        return ranked.items, [lo + level * step for level in ranked.levels[:depth]]
+
+    depth = view.realtime.session_depth
+
+    return neighbours
 
 
 class _Seen:

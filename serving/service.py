@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from recommender.config import SlotConfig
+from recommender.lists import RankedList
 from recommender.rules import parse_instant
 from serving import ranking
 from serving.deps import MAX_EXCLUDE
@@ -12,6 +13,7 @@ from serving.errors import InvalidRequest, UnknownItem
 from serving.experiments import ABTesting
 from serving.metrics import Metrics
 from serving.rec_ids import new_rec_id
+from serving.trending import Trending
 from serving.version import VersionView
 from storage.reader import Store
 
@@ -73,6 +75,12 @@ def category_of(view: VersionView, category: str | None) -> str | None:
     return category
 
 
+def popular_of(view: VersionView, kind: str, slot: SlotConfig | None,
+               trending: Trending | None) -> RankedList:
+    """The popular list of ``kind`` and ``slot``: with trending when ``trending`` is given."""
+    return trending.popular(view, kind, slot) if trending else view.popular_list(kind, slot)
+
+
 async def recommendations(
     view: VersionView,
     store: Store,
@@ -84,9 +92,11 @@ async def recommendations(
     category: str | None,
     exclude: str | None,
     ab: ABTesting,
+    trending: Trending | None = None,
 ) -> dict[str, object]:
     """A user's items from the live version, or from their variant's version when an A/B
-    experiment splits this kind; the impressions are counted and the ``rec_id`` signed."""
+    experiment splits this kind, with their live items (``ranking.with_session``); the
+    impressions are counted and the ``rec_id`` signed."""
     arm = await ab.experiments.arm(user_id, kind)
     if arm is not None:
         view = arm.view
@@ -95,28 +105,41 @@ async def recommendations(
     keys, bucket = view.keys, view.user_bucket(user_id)
     # The profile (favourite categories, seen items) serves new items and a short list's fill:
     # read with the lists when the version has new items, else only if the list runs short.
-    with_profile = bool(view.new_items)
+    # (and, with real time on, to keep what the user had in training out of session items)
+    with_profile = bool(view.new_items) or view.realtime.enabled
     hashes = [keys.recs(kind, bucket), *([keys.profile(bucket)] if with_profile else [])]
     if slot is not None and slot.name in view.slot_lists.get(kind, ()):
         hashes.append(keys.slot(kind, slot.name, bucket))
-    bundle = await store.bundle(user_id, hashes, [store.keys.unavailable()],
-                                [store.keys.purchased(user_id)])
+    live_on = view.realtime.enabled
+    user_sets = [store.keys.purchased(user_id), *([store.keys.recent(user_id)] if live_on else [])]
+    bundle = await store.bundle(user_id, hashes, [store.keys.unavailable()], user_sets)
     own = bundle.values[0]
     profile = bundle.values[1] if with_profile else None
     slot_blob = bundle.values[-1] if len(hashes) > 1 + with_profile else None
-    unavailable, purchased = bundle.sets
+    unavailable, purchased = bundle.sets[0], bundle.sets[1]
+    recent = view.indices(bundle.sets[2]) if live_on else []
     blocked = ranking.blocked_items(view, purchased, unavailable, exclude_ids)
-    request = ranking.Request(kind, n, slot, category, blocked)
+    # with live items, the lists are asked for more: the live ones are moved out of them
+    request = ranking.Request(kind, n + len(recent), slot, category, blocked,
+                              popular_of(view, kind, slot, trending))
     fallback = own is None
     if fallback:
         metrics.miss("user")
-        metrics.fallback(kind)
         items = ranking.popular(view, request)
+        if recent:
+            items, fused = ranking.with_session(view, request, items, recent,
+                                                view.realtime.new_user_weight, n)
+            fallback = not fused
+        if fallback:
+            metrics.fallback(kind)
     else:
         items = ranking.personalized(view, request, own, slot_blob, profile)
-        if len(items) < n and not with_profile:
+        if len(items) < request.n and not with_profile:
             profile = (await store.bundle(user_id, [keys.profile(bucket)], [])).values[0]
             items = ranking.personalized(view, request, own, slot_blob, profile)
+        if recent:
+            items, _ = ranking.with_session(view, request, items, recent,
+                                            view.realtime.session_weight, n, profile)
     experiment, variant = (arm.experiment, arm.variant) if arm is not None else (None, None)
     if arm is not None:
         ab.impressions.add(arm.experiment, arm.variant, user_id, len(items))
@@ -125,7 +148,7 @@ async def recommendations(
         "user_id": user_id,
         "kind": kind,
         "slot": slot.name if slot else None,
-        "items": items,
+        "items": view.with_titles(items),
         "model": view.model,
         "experiment": experiment,
         "variant": variant,
@@ -135,19 +158,28 @@ async def recommendations(
 
 
 async def similar_items(
-    view: VersionView, store: Store, metrics: Metrics, item_id: str, n: int
+    view: VersionView, store: Store, metrics: Metrics, item_id: str, n: int,
+    user_id: str | None = None,
 ) -> dict[str, object]:
+    """An item's similar items; for ``user_id``, without what they bought (outside repeatable
+    categories) or looked at since the publish (their live state, read in the same trip)."""
     index = view.index_of.get(item_id)
     if index is None:
         metrics.miss("item")
         raise UnknownItem(f"item {item_id!r} is not in the published catalog")
+    user_sets = ([store.keys.purchased(user_id), store.keys.recent(user_id)]
+                 if user_id is not None else [])
     bundle = await store.bundle(
-        item_id, [view.keys.similar(view.item_bucket(item_id))], [store.keys.unavailable()]
-    )
-    (raw,), (unavailable,) = bundle.values, bundle.sets
+        item_id, [view.keys.similar(view.item_bucket(item_id))], [store.keys.unavailable()],
+        user_sets)
+    (raw,), unavailable = bundle.values, bundle.sets[0]
+    purchased, recent = (bundle.sets[1], bundle.sets[2]) if user_id is not None else ([], [])
+    blocked = ranking.blocked_items(view, purchased, unavailable, [],
+                                    ranking.not_again(view, view.indices(recent)))
     kind = view.kind_of[index]
-    request = ranking.Request(kind, n, None, None, frozenset([index, *view.indices(unavailable)]))
-    items = ranking.similar(view, request, raw) if raw else []
+    request = ranking.Request(kind, n, None, None, blocked | {index},
+                              view.popular_list(kind, None))
+    items = view.with_titles(ranking.similar(view, request, raw)) if raw else []
     return {
         "item_id": item_id,
         "kind": kind,
@@ -160,15 +192,17 @@ async def similar_items(
 
 
 async def popular_items(
-    view: VersionView, store: Store, kind: str, n: int, at: str | None
+    view: VersionView, store: Store, kind: str, n: int, at: str | None,
+    trending: Trending | None = None,
 ) -> dict[str, object]:
     slot = slot_at(view, at)
     bundle = await store.bundle("", [], [store.keys.unavailable()])
-    request = ranking.Request(kind, n, slot, None, frozenset(view.indices(bundle.sets[0])))
+    request = ranking.Request(kind, n, slot, None, frozenset(view.indices(bundle.sets[0])),
+                              popular_of(view, kind, slot, trending))
     return {
         "kind": kind,
         "slot": slot.name if slot else None,
-        "items": ranking.popular(view, request),
+        "items": view.with_titles(ranking.popular(view, request)),
         "model": view.model,
         "experiment": None,
         "variant": None,

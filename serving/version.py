@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from recommender.config import RulesConfig, SlotConfig
+from recommender.config import RealtimeConfig, RulesConfig, SlotConfig
 from recommender.lists import RankedList, empty_list
 from recommender.rules import SlotClock
 from storage.codec import decode_list
@@ -48,6 +48,10 @@ class VersionView:
     popular: dict[str, RankedList]
     new_items: dict[str, RankedList]
     new_item_ids: dict[str, list[int]]
+    similar_of: dict[int, bytes]
+    """Item index -> its encoded similar-items list (real time; empty when it is off)."""
+    title_of: list[str | None]
+    """Item index -> its catalog title (``None``: the catalog has none)."""
 
     @property
     def model(self) -> dict[str, str]:
@@ -66,6 +70,16 @@ class VersionView:
             found = self.popular.get(popular_field(kind))
         return found if found is not None else empty_list()
 
+    def with_titles(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
+        """``items`` (response items, each with ``item_id``) given their catalog ``title``
+        where the catalog has one (changed in place)."""
+        titles, index_of = self.title_of, self.index_of
+        for item in items:
+            title = titles[index_of[item["item_id"]]]  # type: ignore[index]
+            if title is not None:
+                item["title"] = title
+        return items
+
     def indices(self, item_ids: list[str]) -> list[int]:
         """Indices of the known ids among ``item_ids`` (unknown ones are skipped)."""
         index_of = self.index_of
@@ -74,6 +88,10 @@ class VersionView:
     @property
     def rules(self) -> RulesConfig:
         return self.manifest.rules
+
+    @property
+    def realtime(self) -> RealtimeConfig:
+        return self.manifest.realtime
 
     @classmethod
     def from_blobs(cls, namespace: str, keys: VersionKeys, blobs: VersionBlobs) -> VersionView:
@@ -86,6 +104,7 @@ class VersionView:
         categories = table.column("category").to_pylist()
         repeatable = frozenset(rules.repeatable_categories)
         item_ids = table.column("item_id").to_pylist()
+        index_of = {item: i for i, item in enumerate(item_ids)}
         slot_member = {
             slot.name: table.column(f"slot:{slot.name}").to_numpy(zero_copy_only=False)
             for slot in rules.slots
@@ -104,7 +123,7 @@ class VersionView:
             kinds=frozenset(manifest.kinds),
             slot_lists={kind: frozenset(s) for kind, s in manifest.slot_lists.items()},
             item_ids=item_ids,
-            index_of={item: i for i, item in enumerate(item_ids)},
+            index_of=index_of,
             kind_of=table.column("kind").to_pylist(),
             category_of=categories,
             repeatable=[category in repeatable for category in categories],
@@ -113,4 +132,7 @@ class VersionView:
             popular={k.decode(): decode_list(v) for k, v in blobs.popular.items()},
             new_items=new_items,
             new_item_ids={name: ranked.items.tolist() for name, ranked in new_items.items()},
+            similar_of={index_of[item.decode()]: blob for item, blob in blobs.similar.items()
+                        if item.decode() in index_of},
+            title_of=[title or None for title in table.column("title").to_pylist()],
         )

@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from storage.connect import AsyncClient, connect_async, is_cluster, pack
 from storage.errors import StoreUnavailable
 from storage.keys import Keys, VersionKeys
+from storage.manifest import Manifest
 from storage.scripts import Script
 
 
@@ -45,6 +46,9 @@ class VersionBlobs:
     items: bytes | None
     popular: dict[bytes, bytes]
     new_items: dict[bytes, bytes]
+    similar: dict[bytes, bytes]
+    """Item id -> its encoded similar-items list (real-time personalization starts from them);
+    empty when the version turns real time off."""
 
 
 def unavailable(error: Exception) -> StoreUnavailable:
@@ -98,11 +102,18 @@ class Store:
             await self.client.ping()
 
     async def version(self, keys: VersionKeys) -> VersionBlobs:
-        """The version-wide keys of a namespace (one hash slot, one round trip)."""
+        """The version-wide keys of a namespace (one hash slot, one round trip), then its
+        similar-item lists (one round trip, every item bucket)."""
         meta, items, popular, new_items = await self.pipeline(lambda pipe: (
             pipe.get(keys.meta()), pipe.get(keys.items()), pipe.hgetall(keys.popular()),
             pipe.hgetall(keys.new_items())))
-        return VersionBlobs(meta, items, popular, new_items)
+        similar: dict[bytes, bytes] = {}
+        manifest = Manifest.from_bytes(meta) if meta is not None else None
+        if manifest is not None and manifest.realtime.enabled:
+            for part in await self.pipeline(lambda pipe: [
+                    pipe.hgetall(keys.similar(bucket)) for bucket in range(manifest.item_buckets)]):
+                similar.update(part)
+        return VersionBlobs(meta, items, popular, new_items, similar)
 
     async def pipeline(self, queue: Callable[[Any], object]) -> list[Any]:
         """Run the commands ``queue(pipe)`` puts on a non-transactional pipeline (routed per

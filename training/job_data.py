@@ -18,6 +18,7 @@ import pandas as pd
 
 from recommender.evaluation import EvalData, prepare
 from recommender.matrix import EncodedEvents, Interactions, build_interactions
+from recommender.rules import repeatable_items
 from training.fingerprint import Fingerprint, fingerprint
 from training.spec import TrainSpec
 
@@ -45,15 +46,17 @@ class JobData:
     seconds: float
 
 
-def prepare_job(events: pd.DataFrame, spec: TrainSpec, step: Step = no_progress) -> JobData:
-    """Encode, fingerprint and split ``events`` and build the matrix of all of them."""
+def prepare_job(events: pd.DataFrame, spec: TrainSpec, step: Step = no_progress,
+                catalog: pd.DataFrame | None = None) -> JobData:
+    """Encode, fingerprint and split ``events`` and build the matrix of all of them; the
+    ``catalog`` gives the categories of ``spec.repeatable_categories``."""
     started = time.perf_counter()
     with step("encoding the events"):
         encoded = EncodedEvents.from_frame(events)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsys-job-data") as pool:
         beside = pool.submit(lambda: (fingerprint(events, encoded), full_matrix(encoded, spec)))
         with step(f"splitting ({spec.split_key}) and building the train matrix"):
-            split = prepare_split(encoded, spec)
+            split = prepare_split(encoded, spec, catalog)
         with step("fingerprinting the events and building the full matrix"):
             data_fingerprint, everything = beside.result()
     seconds = time.perf_counter() - started
@@ -69,9 +72,12 @@ def sample_users(data: EvalData, limit: int, seed: int) -> EvalData:
                                                "eval_users_before_sampling": len(data.users)})
 
 
-def prepare_split(events: pd.DataFrame | EncodedEvents, spec: TrainSpec) -> EvalData:
-    """The train matrix and test relevance of ``spec``'s split, its test users capped."""
-    data = prepare(events, spec.protocol, spec.ratio, spec.seed, spec.weights, spec.half_life_days)
+def prepare_split(events: pd.DataFrame | EncodedEvents, spec: TrainSpec,
+                  catalog: pd.DataFrame | None = None) -> EvalData:
+    """The train matrix and test relevance of ``spec``'s split, its test users capped; items of
+    ``spec.repeatable_categories`` in ``catalog`` stay rankable and relevant (``prepare``)."""
+    data = prepare(events, spec.protocol, spec.ratio, spec.seed, spec.weights,
+                   spec.half_life_days, repeatable_items(catalog, spec.repeatable_categories))
     return sample_users(data, spec.eval_users, spec.seed)
 
 

@@ -29,12 +29,18 @@ class TrainSpec:
     seed: int = 42
     k: int = 10
     eval_users: int = 20_000
+    repeatable_categories: list[str] = field(default_factory=list)
+    """Categories whose items a user who has them may get again (``rules``): with a catalog,
+    such an item stays rankable and relevant in the evaluation (``prepare``)."""
 
     @property
     def split_key(self) -> str:
         """The evaluation, e.g. ``stratified ratio=0.75 seed=42 users<=20000``: equal keys and
         equal data give equal test users."""
-        return f"{self.protocol} ratio={self.ratio:g} seed={self.seed} users<={self.eval_users}"
+        key = f"{self.protocol} ratio={self.ratio:g} seed={self.seed} users<={self.eval_users}"
+        if self.repeatable_categories:
+            key += f" repeatable={','.join(sorted(self.repeatable_categories))}"
+        return key
 
     def with_params(self, params: Mapping[str, Any]) -> TrainSpec:
         return replace(self, params={**self.params, **params})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,10 @@ class EvalData:
         Evaluated users: row indices with at least one train item and one relevant test item.
     n_test_only_items : int
         Relevant test items absent from train (the extra columns of ``test``).
+    repeatable : ndarray of bool
+        Per train item: whether a user who has it may be recommended it again (its category is
+        one of ``rules.repeatable_categories``). An item a user has in train is relevant in
+        test, and rankable, only if it is repeatable (see ``prepare``).
     summary : dict
         Protocol, ratio, seed and the row, user and item counts of both parts (for fingerprints
         and reports).
@@ -41,6 +45,7 @@ class EvalData:
     users: np.ndarray
     n_test_only_items: int
     summary: dict[str, int | float | str]
+    repeatable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def prepare(
@@ -50,12 +55,17 @@ def prepare(
     seed: int = 42,
     weights: Mapping[str, float] | None = None,
     half_life_days: float = 0.0,
+    repeatable_items: Collection[str] = (),
 ) -> EvalData:
     """Split ``events`` and build the train matrix and test relevance of an evaluation.
 
     The train matrix is the confidence matrix of the train events with ``weights`` and
     ``half_life_days``, decayed from the newest train event. Relevant test items are the distinct
-    items of test events whose weight is > 0. ``weights=None`` means ``DEFAULT_WEIGHTS``.
+    items of test events whose weight is > 0, except an item the user already has in train that
+    is not in ``repeatable_items``: serving never shows a user what they have (outside
+    repeatable categories), so the ranking leaves it out and it cannot count as relevant either.
+    A repeatable item is both rankable and relevant again (a breakfast regular's usual order).
+    ``weights=None`` means ``DEFAULT_WEIGHTS``.
     ``events`` may come encoded already (``EncodedEvents.from_frame``), as a job that also
     fingerprints them and fits on all of them does.
 
@@ -70,7 +80,8 @@ def prepare(
     train_rows, test_rows = split_masks(encoded.users, encoded.seconds, protocol, ratio, seed)
     reference = float(encoded.seconds[train_rows].max()) if train_rows.any() else None
     train = encoded.interactions(weights, half_life_days, reference, rows=train_rows)
-    test, n_test_only = _relevance(encoded, weights, test_rows, train)
+    repeatable = np.asarray(train.items.index.isin(list(repeatable_items)), dtype=bool)
+    test, n_test_only, dropped = _relevance(encoded, weights, test_rows, train, repeatable)
     has_train = np.diff(train.matrix.indptr) > 0
     has_test = np.diff(test.indptr) > 0
     users = np.flatnonzero(has_train & has_test)
@@ -91,11 +102,11 @@ def prepare(
         "test_users": int(has_test.sum()),
         "test_items": int(np.count_nonzero(np.diff(test.tocsc().indptr))),
         "test_only_items": n_test_only,
+        "test_pairs_already_had": dropped,
         "eval_users": len(users),
     }
-    return EvalData(
-        train=train, test=test, users=users, n_test_only_items=n_test_only, summary=summary
-    )
+    return EvalData(train=train, test=test, users=users, n_test_only_items=n_test_only,
+                    summary=summary, repeatable=repeatable)
 
 
 def _relevance(
@@ -103,8 +114,11 @@ def _relevance(
     weights: Mapping[str, float],
     test_rows: np.ndarray,
     train: Interactions,
-) -> tuple[sparse.csr_matrix, int]:
-    """Binary test relevance in ``train``'s index space, test-only items appended as columns."""
+    repeatable: np.ndarray,
+) -> tuple[sparse.csr_matrix, int, int]:
+    """Binary test relevance in ``train``'s index space, test-only items appended as columns;
+    the (user, item) pairs the user already had in train left out unless the item is
+    repeatable. Also the count of those left out."""
     relevant = test_rows & (encoded.weights(weights) > 0)
     rows = _positions(encoded.users[relevant], encoded.user_ids, train.users)
     known = rows >= 0
@@ -120,7 +134,25 @@ def _relevance(
     )
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
-    return matrix, len(extra_ids)
+    had = _already_had(matrix, train.matrix, repeatable)
+    matrix.data[had] = 0.0
+    matrix.eliminate_zeros()
+    return matrix, len(extra_ids), int(had.sum())
+
+
+def _already_had(test: sparse.csr_matrix, train: sparse.csr_matrix, repeatable: np.ndarray
+                 ) -> np.ndarray:
+    """Per stored entry of ``test``: the user has the item in ``train`` and it is not
+    repeatable."""
+    n_train = train.shape[1]
+    test_rows = np.repeat(np.arange(test.shape[0], dtype=np.int64), np.diff(test.indptr))
+    train_rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
+    width = max(test.shape[1], 1)
+    had = np.isin(test_rows * width + test.indices, train_rows * width + train.indices)
+    in_train = test.indices < n_train
+    had &= in_train
+    had[in_train] &= ~repeatable[test.indices[in_train]]
+    return had
 
 
 def _positions(codes: np.ndarray, ids: IdMap, subset: IdMap) -> np.ndarray:

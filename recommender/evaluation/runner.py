@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from recommender.errors import ModelError
 from recommender.evaluation.dataset import EvalData
@@ -41,10 +42,32 @@ class EvalResult:
 
 
 def recommend_users(model: Recommender, data: EvalData, k: int = 10) -> np.ndarray:
-    """Top-``k`` item indices for every evaluated user, train items excluded, ``-1`` padded."""
+    """Top-``k`` item indices for every evaluated user, ``-1`` padded; a user's train items are
+    left out unless repeatable (``EvalData.repeatable``), as serving does."""
     history = data.train.matrix[data.users]
-    ids, _ = model.recommend(data.users, history, N=k, filter_already_liked_items=True)
-    return ids
+    if not data.repeatable.any():
+        ids, _ = model.recommend(data.users, history, N=k, filter_already_liked_items=True)
+        return ids
+    return top_unseen(model, data.users, history, data.repeatable, k)
+
+
+def top_unseen(model: Recommender, users: np.ndarray, history: sparse.csr_matrix,
+               repeatable: np.ndarray, k: int) -> np.ndarray:
+    """Top-``k`` of each user with the items of their ``history`` left out unless
+    ``repeatable``: the model is asked for ``k`` plus the most such items any user has,
+    unfiltered, and they are dropped afterwards."""
+    keep = sparse.diags((~repeatable).astype(np.float32))
+    seen = sparse.csr_matrix(history @ keep)
+    seen.eliminate_zeros()
+    extra = int(np.diff(seen.indptr).max(initial=0))
+    n = min(k + extra, history.shape[1])
+    ids, _ = model.recommend(users, history, N=n, filter_already_liked_items=False)
+    out = np.full((len(users), k), -1, dtype=np.int64)
+    for row in range(len(users)):
+        drop = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
+        kept = ids[row][(ids[row] >= 0) & ~np.isin(ids[row], drop)][:k]
+        out[row, : len(kept)] = kept
+    return out
 
 
 def evaluate_model(

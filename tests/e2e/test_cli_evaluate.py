@@ -149,3 +149,33 @@ def test_model_names_are_matched_case_insensitively(shop: tuple[Path, Path]) -> 
     result = _evaluate(events, "--models", "POP", "--json")
     assert result.exit_code == 0, result.output
     assert list(json.loads(result.stdout)["models"]) == ["pop"]
+
+
+def test_replay_scores_each_model_with_and_without_live_events_per_group(
+    shop: tuple[Path, Path],
+) -> None:
+    events, items = shop
+    result = CliRunner().invoke(app, [
+        "evaluate", "--events", str(events), "--items", str(items), "--protocol", "replay",
+        "--reveal", "3", "--cold-share", "0.3", "--k", "5", "--models", "pop,itemknn", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["protocol"] == "replay" and payload["reveal"] == 3
+    assert payload["ratio"] == 0.8  # the replay's default cut
+    assert set(payload["models"]) == {"pop", "pop+live", "itemknn", "itemknn+live"}
+    users = payload["users"]
+    assert users["all"] == users["cold"] + users["warm"] and users["cold"] > 0
+    for scores in payload["models"].values():
+        assert set(METRICS) <= set(scores)
+        assert set(METRICS) <= set(scores["cold"]) and set(METRICS) <= set(scores["warm"])
+    models = payload["models"]
+    assert models["itemknn+live"]["cold"]["ndcg@5"] > models["pop"]["cold"]["ndcg@5"]
+
+
+def test_replay_refuses_a_reveal_that_leaves_nothing_to_predict(shop: tuple[Path, Path]) -> None:
+    events, _ = shop
+    result = CliRunner().invoke(app, ["evaluate", "--events", str(events), "--protocol",
+                                      "replay", "--reveal", "100", "--models", "pop"])
+    assert result.exit_code == 2
+    assert "--reveal" in result.output

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from recommender.errors import ConfigError
-from recommender.evaluation import prepare, split_events
+from recommender.evaluation import prepare, recommend_users, split_events
 from recommender.evaluation.splits import split_masks
 from recommender.matrix import EncodedEvents, build_interactions
+from recommender.models.popularity import PopularityRecommender
 
 DAY = 86_400
 
@@ -207,8 +208,44 @@ def test_prepare_summarizes_both_parts() -> None:
         "test_users": 2,
         "test_items": 2,
         "test_only_items": 1,
+        "test_pairs_already_had": 0,
         "eval_users": 2,
     }
+
+
+def repeat_events() -> pd.DataFrame:
+    # u1 bought a and b in train and buys a again in test, then views c; u2 views b again only
+    return frame(
+        [
+            ("u1", "a", "purchase", 1 * DAY),
+            ("u1", "b", "purchase", 2 * DAY),
+            ("u1", "a", "purchase", 8 * DAY),
+            ("u1", "c", "view", 9 * DAY),
+            ("u2", "c", "view", 1 * DAY),
+            ("u2", "b", "view", 2 * DAY),
+            ("u2", "b", "view", 9 * DAY),
+        ]
+    )
+
+
+def test_an_item_the_user_already_has_is_not_relevant_unless_repeatable() -> None:
+    data = prepare(repeat_events(), "temporal", ratio=0.6, weights=WEIGHTS)
+    users, items = data.train.users, data.train.items
+    assert list(data.test[users.get("u1")].indices) == [items.get("c")]  # a: had it
+    assert list(data.users) == [users.get("u1")]  # u2's only test item is one they had
+    assert data.summary["test_pairs_already_had"] == 2
+
+
+def test_a_repeatable_item_is_relevant_and_rankable_again() -> None:
+    data = prepare(repeat_events(), "temporal", ratio=0.6, weights=WEIGHTS,
+                   repeatable_items={"a", "b"})
+    users, items = data.train.users, data.train.items
+    assert sorted(data.test[users.get("u1")].indices) == sorted([items.get("a"), items.get("c")])
+    assert list(data.repeatable) == [items.ids[i] in {"a", "b"} for i in range(len(items))]
+    model = PopularityRecommender().fit(data.train.matrix)
+    ranked = recommend_users(model, data, k=3)
+    u1 = list(data.users).index(users.get("u1"))
+    assert items.get("a") in ranked[u1]  # bought before, repeatable: may come again
 
 
 def test_prepare_refuses_a_split_without_evaluable_users() -> None:

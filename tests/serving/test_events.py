@@ -214,7 +214,7 @@ async def test_a_failure_after_the_write_says_the_batch_may_be_stored_and_ids_ma
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = app.state.store
-    script, record = store.script, storage.events.record_purchases
+    script, record = store.script, storage.events.record_live
 
     async def reply_lost(*args: Any) -> Any:  # the script ran, its reply never came
         await script(*args)
@@ -230,7 +230,7 @@ async def test_a_failure_after_the_write_says_the_batch_may_be_stored_and_ids_ma
             if fault == "script":
                 patch.setattr(store, "script", reply_lost)
             else:
-                patch.setattr(storage.events, "record_purchases", refused)
+                patch.setattr(storage.events, "record_live", refused)
             response = await api.post(URL, json=batch)
         assert response.status_code == 503
         assert response.json()["error"] == {"code": "redis_unavailable", "message": MAYBE_STORED}

@@ -50,3 +50,27 @@ def test_lowercase_aliases_are_accepted(alias: str) -> None:
 def test_other_aliases_are_rejected(alias: str) -> None:
     with pytest.raises(ConfigError, match="lowercase"):
         check_alias(alias)
+
+
+def test_repeatable_categories_of_the_spec_keep_such_items_relevant_in_the_job_split() -> None:
+    import pandas as pd
+
+    from training.job_data import prepare_split
+
+    day = 86_400
+    events = pd.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u2", "u2"],
+        "item_id": ["tea", "cake", "tea", "tea", "cake"],
+        "event": ["purchase"] * 5,
+        "timestamp": pd.to_datetime([1 * day, 1 * day, 9 * day, 1 * day, 1 * day], unit="s",
+                                    utc=True),
+    })
+    catalog = pd.DataFrame({"item_id": ["tea", "cake"], "category": ["drinks", "cakes"]})
+    weights = {"purchase": 1.0}
+    plain = TrainSpec(model="pop", protocol="temporal", ratio=0.9, weights=weights)
+    regular = TrainSpec(model="pop", protocol="temporal", ratio=0.9, weights=weights,
+                        repeatable_categories=["drinks"])
+    with pytest.raises(ConfigError, match="no user"):  # u1's tea again: not relevant
+        prepare_split(events, plain, catalog)
+    data = prepare_split(events, regular, catalog)
+    assert data.test[data.users].nnz == 1 and "repeatable=drinks" in regular.split_key

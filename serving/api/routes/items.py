@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from serving import service
 from serving.deps import ContextDep, NQuery
@@ -17,7 +17,7 @@ from serving.schemas import (
     UNAVAILABLE,
     UNKNOWN_ITEM,
     SimilarItems,
-    ok,
+    example,
 )
 
 router = APIRouter(prefix="/v1/items", tags=["items"], route_class=LeanRoute)
@@ -29,14 +29,19 @@ router = APIRouter(prefix="/v1/items", tags=["items"], route_class=LeanRoute)
     description="The items most similar to `item_id` (same kind, available). 404 for an item "
     "that is not in the published catalog.",
     response_class=OrjsonResponse,
-    responses={**ok(SimilarItems, SIMILAR_EXAMPLE), **UNAUTHORIZED, **UNKNOWN_ITEM, **INVALID,
+    response_model=SimilarItems,
+    responses={**example(SIMILAR_EXAMPLE), **UNAUTHORIZED, **UNKNOWN_ITEM, **INVALID,
                **UNAVAILABLE},
 )
 async def similar(
     item_id: Annotated[str, Path(description="An item id of the catalog.", examples=["p42"])],
     context: ContextDep,
     n: NQuery = 10,
+    user_id: Annotated[str | None, Query(
+        min_length=1, max_length=256,
+        description="The user the list is for: what they bought (outside repeatable "
+        "categories) or looked at since the last publish is left out.")] = None,
 ) -> OrjsonResponse:
     body = await service.similar_items(context.version, context.store, context.metrics,
-                                       item_id, n)
+                                       item_id, n, user_id)
     return OrjsonResponse(body)

@@ -8,7 +8,14 @@ from serving import service
 from serving.deps import AtQuery, ContextDep, KindQuery, NQuery
 from serving.lean import LeanRoute
 from serving.responses import OrjsonResponse
-from serving.schemas import INVALID, POPULAR_EXAMPLE, UNAUTHORIZED, UNAVAILABLE, PopularItems, ok
+from serving.schemas import (
+    INVALID,
+    POPULAR_EXAMPLE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    PopularItems,
+    example,
+)
 
 router = APIRouter(prefix="/v1", tags=["popular"], route_class=LeanRoute)
 
@@ -19,7 +26,8 @@ router = APIRouter(prefix="/v1", tags=["popular"], route_class=LeanRoute)
     description="The most popular available items of `kind`; while a slot is active at `at`, "
     "its items are boosted.",
     response_class=OrjsonResponse,
-    responses={**ok(PopularItems, POPULAR_EXAMPLE), **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
+    response_model=PopularItems,
+    responses={**example(POPULAR_EXAMPLE), **UNAUTHORIZED, **INVALID, **UNAVAILABLE},
 )
 async def popular(
     context: ContextDep,
@@ -28,4 +36,4 @@ async def popular(
     at: AtQuery = None,
 ) -> OrjsonResponse:
     return OrjsonResponse(await service.popular_items(context.version, context.store, kind, n,
-                                                      at))
+                                                      at, context.trending))

@@ -11,12 +11,13 @@ from serving.deps import AtQuery, CategoryQuery, ContextDep, ExcludeQuery, KindQ
 from serving.lean import LeanRoute
 from serving.responses import OrjsonResponse
 from serving.schemas import (
-    INVALID,
+    NOT_FOUND,
     RECOMMENDATIONS_EXAMPLE,
     UNAUTHORIZED,
     UNAVAILABLE,
     Recommendations,
-    ok,
+    example,
+    invalid,
 )
 
 router = APIRouter(prefix="/v1/users", tags=["recommendations"], route_class=LeanRoute)
@@ -31,8 +32,10 @@ router = APIRouter(prefix="/v1/users", tags=["recommendations"], route_class=Lea
     "answers, and `experiment`, `variant` and `model` say which; `rec_id` is signed: send it "
     "back with the events it leads to.",
     response_class=OrjsonResponse,
-    responses={**ok(Recommendations, RECOMMENDATIONS_EXAMPLE), **UNAUTHORIZED, **INVALID,
-               **UNAVAILABLE},
+    response_model=Recommendations,
+    responses={**example(RECOMMENDATIONS_EXAMPLE), **UNAUTHORIZED, **NOT_FOUND,
+               **invalid("for a `category` the live version does not have (the message lists "
+                         "its categories)"), **UNAVAILABLE},
 )
 async def recommendations(
     user_id: Annotated[str, Path(description="The mini-program's user id.", examples=["u1"])],
@@ -46,6 +49,6 @@ async def recommendations(
 ) -> OrjsonResponse:
     body = await service.recommendations(
         context.version, context.store, context.metrics, user_id, kind, n, at, category, exclude,
-        request.app.state.ab,
+        request.app.state.ab, context.trending,
     )
     return OrjsonResponse(body)

@@ -1,0 +1,127 @@
+"""Real-time personalization: what a user did since the last publish changes what they get next.
+Pure: no Redis, no I/O. Serving (``serving.ranking``) and the offline replay
+(``recommender.evaluation.replay``) run these same functions.
+
+- **Session candidates** (``session_ranking``): the similar-item lists of the user's newest live
+  items, each list's scores divided by its best one, summed with the newest item weighing 1 and
+  each older one ``decay`` times the next; each candidate remembers the live item that brought
+  it most (its explanation). The live items themselves are not candidates.
+- **Fusion** (``fuse``): two ranked lists merged by weighted reciprocal rank: the item at rank r
+  (from 1) of a list adds ``weight / (offset + r)``. Scale-free, so a model's scores, similar
+  scores and counts mix without calibration. A known user's published list is fused with the
+  session ranking (``session_weight``); a user the model does not know gets popular fused with
+  the session ranking (``new_user_weight``); popular lists are training popularity fused with
+  trending (``trending_weight``).
+- **Trending** (``trending``): counts of live events over the last ``trending_hours``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from recommender.config import RealtimeConfig, SlotConfig, parse_hhmm
+from recommender.rules import in_window, local_time
+
+Neighbours = Callable[[int], tuple[Sequence[int], Sequence[float]] | None]
+"""An item index -> its similar items and their scores, best first (``None``: no list)."""
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One item of a fused list: its fused score and whether the second list brought it (its
+    contribution from the second list is larger than from the first)."""
+
+    item: int
+    score: float
+    second: bool
+
+
+def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: RealtimeConfig
+                    ) -> tuple[list[int], dict[int, int]]:
+    """Session candidates best first, and candidate -> the live item that brought it.
+
+    ``recent`` are the user's live items, oldest first (see the module docstring).
+    """
+    newest = list(dict.fromkeys(reversed(recent)))[: config.session_items]
+    depth = config.session_depth
+    total: dict[int, float] = {}
+    best: dict[int, float] = {}
+    source: dict[int, int] = {}
+    weight = 1.0
+    for item in newest:
+        found = neighbours(item)
+        if found is not None:
+            items, scores = found
+            top = scores[0] if len(scores) else 0.0
+            if top > 0:
+                scale = weight / top
+                for other, score in zip(items[:depth], scores[:depth], strict=False):
+                    if score <= 0:
+                        break
+                    value = score * scale
+                    if other in total:
+                        total[other] += value
+                        if value > best[other]:
+                            best[other], source[other] = value, item
+                    else:
+                        total[other], best[other], source[other] = value, value, item
+        weight *= config.decay
+    for item in newest:
+        total.pop(item, None)
+    ranked = sorted(total, key=total.__getitem__, reverse=True)
+    return ranked, source
+
+
+def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int,
+         n: int) -> list[Fused]:
+    """The ``n`` best items of ``first`` (weight 1) and ``second`` (``weight``) by weighted
+    reciprocal rank; ties keep ``first``'s order."""
+    scores: dict[int, float] = {}
+    from_first: dict[int, float] = {}
+    for rank, item in enumerate(first, start=1):
+        if item not in scores:
+            scores[item] = from_first[item] = 1.0 / (offset + rank)
+    for rank, item in enumerate(second, start=1):
+        scores[item] = scores.get(item, 0.0) + weight / (offset + rank)
+    order = sorted(scores, key=lambda item: -scores[item])[:n]  # stable: first's order on ties
+    return [Fused(item, scores[item], scores[item] - from_first.get(item, 0.0)
+                  > from_first.get(item, 0.0)) for item in order]
+
+
+def trending(counts: Iterable[Mapping[int, float]]) -> list[int]:
+    """Items by their summed counts over the given windows (e.g. hours), most counted first."""
+    total: dict[int, float] = {}
+    for window in counts:
+        for item, count in window.items():
+            total[item] = total.get(item, 0.0) + count
+    return sorted(total, key=lambda item: (-total[item], item))
+
+
+def trending_hours(now_hour: int, config: RealtimeConfig) -> list[int]:
+    """The hour numbers (epoch seconds // 3600) of the trending window ending at ``now_hour``."""
+    return list(range(now_hour - config.trending_hours + 1, now_hour + 1))
+
+
+def in_slot_hours(hours: Sequence[int], slot: SlotConfig, zone: ZoneInfo) -> list[int]:
+    """The hours (epoch hours) of ``hours`` during which ``slot`` is active at some point (its
+    start or end minute, local time in ``zone``): a slot's trending list counts those."""
+    start, end = parse_hhmm(slot.start), parse_hhmm(slot.end)
+    out = []
+    for hour in hours:
+        first = datetime.fromtimestamp(hour * 3600, UTC)
+        last = first + timedelta(minutes=59)
+        if (in_window(local_time(first, zone), start, end)
+                or in_window(local_time(last, zone), start, end)
+                or in_window(start, local_time(first, zone), local_time(last, zone))):
+            out.append(hour)
+    return out
+
+
+def with_trending(popular: Sequence[int], trend: Sequence[int], config: RealtimeConfig,
+                  n: int) -> list[Fused]:
+    """A popular list fused with a trending one (``trending_weight``): what users without live
+    events get, and what fills or starts everyone else's list."""
+    return fuse(popular, trend, config.trending_weight, config.offset, n)
