@@ -96,5 +96,5 @@ def build_lists(view: VersionView, counts: dict[int, dict[int, float]]) -> dict[
             fused = realtime.with_trending(base.items.tolist(), mine, config, n)
             out[popular_field(kind, slot.name if slot else ANY_SLOT)] = RankedList(
                 np.array([f.item for f in fused], dtype=np.int64),
-                np.array([f.score for f in fused], dtype=np.float64))
+                np.array([f.score * 100 for f in fused], dtype=np.float64))  # as a fused list
     return out
