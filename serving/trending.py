@@ -68,12 +68,15 @@ class Trending:
         self._namespace = view.namespace
 
     async def refresh_every(self, seconds: float = REFRESH_SECONDS) -> None:
-        """``refresh`` forever; a failed refresh keeps the lists it had and is logged."""
+        """``refresh`` forever; a failed refresh keeps the lists it had and is logged (an
+        unexpected error with its traceback: the loop goes on either way)."""
         while True:
             try:
                 await self.refresh()
             except StoreUnavailable as exc:
                 log.warning("trending not refreshed: %s", exc.__cause__ or exc)
+            except Exception:
+                log.exception("trending not refreshed")
             await asyncio.sleep(seconds)
 
 

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from recommender.config import RealtimeConfig
 from storage.keys import Keys
+from tests.serving import world
+from tests.serving.conftest import client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -113,3 +115,15 @@ async def test_a_list_seen_through_is_filled_with_what_was_seen_not_left_empty(
     got = [i["item_id"] for i in (await api.get(URL.format("u0"), params={"at": NOON, "n": 4})
                                   ).json()["items"]]
     assert len(got) == 4  # every available product seen live: shown again, last
+
+
+async def test_a_version_published_with_real_time_off_keeps_no_live_state(
+    app: FastAPI, redis_client: redis.Redis, prefix: str
+) -> None:
+    world.publish(redis_client, prefix, realtime={"enabled": False})
+    async with await client_for(app) as api:
+        await api.post("/v1/events", json=views("visitor", "p2"))
+        body = (await api.get(URL.format("visitor"), params={"at": NOON})).json()
+    assert body["fallback"] is True
+    assert redis_client.exists(Keys(prefix).recent("visitor")) == 0
+    assert not list(redis_client.scan_iter(f"{prefix}*trend*"))

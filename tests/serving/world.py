@@ -105,13 +105,14 @@ def catalog() -> pd.DataFrame:
     )
 
 
-def config(prefix: str, **rules: Any) -> RecsysConfig:
-    """Asia/Shanghai with one slot, breakfast 06:30-09:30 (boost 2, push)."""
+def config(prefix: str, realtime: dict[str, Any] | None = None, **rules: Any) -> RecsysConfig:
+    """Asia/Shanghai with one slot, breakfast 06:30-09:30 (boost 2, push); ``realtime`` as
+    ``[realtime]`` (default: the defaults)."""
     slot = {"name": "breakfast", "start": "06:30", "end": "09:30", "categories": ["breakfast"],
             "boost": 2.0, "push": True, "push_items": 2}
     return RecsysConfig.model_validate(
         {"rules": {"timezone": "Asia/Shanghai", "slots": [slot], **rules},
-         "serving": {"prefix": prefix}}
+         "serving": {"prefix": prefix}, "realtime": realtime or {}}
     )
 
 
@@ -119,8 +120,9 @@ def publish(client: redis.Redis, prefix: str, version: str = "1", model: Recomme
             train: Interactions | None = None, **kwargs: Any) -> PublishStats:
     """Publish the world (or a variant of it) as model ``shop``."""
     rules = kwargs.pop("rules", {})
+    realtime = kwargs.pop("realtime", None)
     train = train or interactions()
     return publish_version(
         client, "shop", version, (model or FixedScores()).fit(train.matrix), train,
-        kwargs.pop("catalog", catalog()), config(prefix, **rules), now=NOW, **kwargs,
+        kwargs.pop("catalog", catalog()), config(prefix, realtime, **rules), now=NOW, **kwargs,
     )
