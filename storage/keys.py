@@ -283,6 +283,11 @@ class VersionKeys:
         """Hash bucket: item id -> the most similar items of the same kind."""
         return f"{self.base}{{{self.namespace}:i{bucket}}}:similar"
 
+    def session(self, bucket: int) -> str:
+        """Hash bucket: item id -> the items whose co-occurrence starts a session ranking, when
+        they are not ``similar``'s (``Manifest.session_lists``; ``recommender.models.session``)."""
+        return f"{self.base}{{{self.namespace}:i{bucket}}}:session"
+
 
 def popular_field(kind: str, slot: str = ANY_SLOT) -> str:
     """Field of ``VersionKeys.popular``."""

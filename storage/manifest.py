@@ -53,6 +53,9 @@ class Manifest(BaseModel):
     events: EventsConfig
     serving: ServingConfig
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    session_lists: bool = False
+    """Whether the session ranking starts from the version's ``session`` lists (an item-KNN's,
+    for a model whose similar items are not co-occurrence) rather than its ``similar`` ones."""
     """What live events change at once (``recommender.realtime``); versions published before
     it get the defaults."""
 

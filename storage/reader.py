@@ -110,8 +110,9 @@ class Store:
         similar: dict[bytes, bytes] = {}
         manifest = Manifest.from_bytes(meta) if meta is not None else None
         if manifest is not None and manifest.realtime.enabled:
+            key = keys.session if manifest.session_lists else keys.similar
             for part in await self.pipeline(lambda pipe: [
-                    pipe.hgetall(keys.similar(bucket)) for bucket in range(manifest.item_buckets)]):
+                    pipe.hgetall(key(bucket)) for bucket in range(manifest.item_buckets)]):
                 similar.update(part)
         return VersionBlobs(meta, items, popular, new_items, similar)
 

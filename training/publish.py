@@ -5,7 +5,9 @@
 - per user and kind, the top-N available items of that kind (``rec``), and per user, kind and push
   slot, the best ``SLOT_LIST_N`` of the slot's items (``slot``);
 - per user, the top categories and the items seen in training (``profile``);
-- per item, the most similar available items of its kind (``similar``);
+- per item, the most similar available items of its kind (``similar``), and, for a model whose
+  similar items are not co-occurrence (ALS, BPR, popularity), an item-KNN's (``session``) that
+  start the session ranking of real time (``recommender.models.session``);
 - per kind and slot (and ``any``), the popular lists; per category, the new items;
 - the item table, the user ids and a JSON manifest (``meta``).
 
@@ -29,6 +31,7 @@ from recommender.config import RecsysConfig
 from recommender.data.catalog import KINDS
 from recommender.matrix import Interactions
 from recommender.models.base import Recommender
+from recommender.models.session import session_model
 from recommender.precompute import ItemTable, item_table, new_item_lists, popular_lists
 from storage.codec import encode_lists
 from storage.connect import SyncClient
@@ -153,10 +156,14 @@ def publish_version(
                                                        config, top_n, report, batch_users)
             item_buckets = write_similar(writer, vkeys, model, table, top_n, report,
                                          batch_users)
+            neighbours = session_model(model, train.matrix) if config.realtime.enabled else None
+            if neighbours is not None:
+                write_similar(writer, vkeys, neighbours, table, top_n, report, batch_users,
+                              vkeys.session)
         report("tables", 0, 1)
         _write_tables(writer, vkeys, train, table, config, top_n, now)
         meta = _manifest(name, str(version), namespace, model, train, table, config, top_n,
-                         now, user_buckets, item_buckets, metrics or {})
+                         now, user_buckets, item_buckets, metrics or {}, neighbours is not None)
         writer.set(vkeys.meta(), meta.to_bytes())
     report("tables", 1, 1)
     previous = None
@@ -212,6 +219,7 @@ def _manifest(
     user_buckets: int,
     item_buckets: int,
     metrics: dict[str, float],
+    session_lists: bool,
 ) -> Manifest:
     kinds = [kind for kind in KINDS if len(table.candidates(kind))]
     with_lists = slot_candidates(table, config)
@@ -224,7 +232,7 @@ def _manifest(
         user_buckets=user_buckets, item_buckets=item_buckets, kinds=kinds,
         slot_lists=slot_lists, categories=table.categories, rules=config.rules,
         push=config.push, events=config.events, serving=config.serving,
-        realtime=config.realtime,
+        realtime=config.realtime, session_lists=session_lists,
     )
 
 

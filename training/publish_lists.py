@@ -252,8 +252,10 @@ def write_similar(
     top_n: int,
     report: Progress,
     batch_items: int,
+    key: Callable[[int], str] | None = None,
 ) -> int:
-    """Per model item, the most similar available items of its kind; returns the bucket count."""
+    """Per model item, the most similar available items of its kind, into ``key`` (default
+    ``vkeys.similar``); returns the bucket count."""
     n_model, n_items = table.n_model, len(table)
     buckets = bucket_count(n_model)
     item_ids = table.frame["item_id"].array[:n_model]
@@ -270,7 +272,7 @@ def write_similar(
             chunk = members[start : start + batch_items]
             ids, scores = model.similar_items(chunk, N=min(top_n, len(cand)), items=cand)
             fields = [item.encode() for item in np.asarray(item_ids.take(chunk), dtype=object)]
-            writer.hset_buckets(vkeys.similar, bucket[chunk], fields,
+            writer.hset_buckets(key or vkeys.similar, bucket[chunk], fields,
                                 encode_lists(ids, scores, n_items))
             done += len(chunk)
             report("items", done, n_model)

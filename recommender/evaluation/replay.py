@@ -12,7 +12,8 @@ no train events are new anyway). Each model M is fitted on the train part and sc
   a new user (``recommender.precompute.popular_lists``' score: total confidence);
 - ``M+live``: what the API answers after the revealed events, with the same functions serving
   runs (``recommender.realtime``): live items left out unless repeatable, the session ranking
-  from the model's similar items, fused with the user's list (``session_weight``) or with popular
+  from the similar items publish writes for it (``recommender.models.session``), fused with
+  the user's list (``session_weight``) or with popular
   fused with trending (``new_user_weight``); trending counts the train events of the last
   ``trending_hours`` before the cut.
 
@@ -169,11 +170,15 @@ def replay_model(model: Recommender, data: ReplayData, k: int, config: RealtimeC
     popular = _popular(data.train)
     popular_live = [f.item for f in realtime.with_trending(
         popular, data.trending, config, min(n_items, len(popular) + len(data.trending)))]
+    # imported here: it fits an item-KNN from implicit, which plain evaluation does not need
+    from recommender.models.session import session_model
+
+    source = session_model(model, data.train.matrix) or model  # as publish writes them
     similar: dict[int, tuple[list[int], list[float]]] = {}
 
     def neighbours(item: int) -> tuple[list[int], list[float]]:
         if item not in similar:
-            ids, scores = model.similar_items(item, N=min(100, n_items - 1))
+            ids, scores = source.similar_items(item, N=min(100, n_items - 1))
             keep = ids >= 0
             similar[item] = (ids[keep].tolist(), scores[keep].tolist())
         return similar[item]

@@ -39,6 +39,9 @@ class Recommender(ABC):
 
     name: ClassVar[str]
     registry: ClassVar[dict[str, type[Recommender]]] = {}
+    cooccurrence_similar: ClassVar[bool] = False
+    """Whether ``similar_items`` is item-to-item co-occurrence ("who took this also took
+    that"), what a session ranking starts from (``recommender.models.session``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

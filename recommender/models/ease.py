@@ -25,6 +25,7 @@ class EASERecommender(Recommender):
     """EASE: scores are a user's interactions times a learned items x items weight matrix."""
 
     name = "ease"
+    cooccurrence_similar = True
     PARAMS: ClassVar[dict[str, Param]] = {
         "l2": Param(500.0, "L2 regularization added to the Gram matrix diagonal", low=1e-6),
         "binary": Param(True, "use 1 for every interaction instead of its confidence"),

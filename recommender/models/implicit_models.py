@@ -260,6 +260,7 @@ class ItemKNNRecommender(Recommender):
     """
 
     name = "itemknn"
+    cooccurrence_similar = True
     PARAMS: ClassVar[dict[str, Param]] = {
         "similarity": Param("bm25", "item-item weighting", choices=tuple(_SIMILARITIES)),
         "K": Param(200, "neighbours kept per item", low=1),

@@ -66,3 +66,19 @@ def test_a_slot_counts_the_hours_it_was_active() -> None:
     hours = list(range(start - 2, start + 5))  # 04:00 .. 10:00 local
     assert realtime.in_slot_hours(hours, slot, zone) == [start, start + 1, start + 2,
                                                          start + 3]  # 06:00 .. 09:59
+
+
+def test_factor_models_start_sessions_from_an_item_knn_of_the_same_matrix() -> None:
+    from scipy import sparse
+
+    from recommender.models import make_model
+    from recommender.models.session import session_model
+
+    matrix = sparse.csr_matrix([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]],
+                               dtype="float32")
+    assert session_model(make_model("ease", {}).fit(matrix), matrix) is None
+    assert session_model(make_model("itemknn", {}).fit(matrix), matrix) is None
+    neighbours = session_model(make_model("als", {"factors": 2}).fit(matrix), matrix)
+    assert neighbours is not None and neighbours.name == "itemknn"
+    ids, _ = neighbours.similar_items(0, N=1)
+    assert ids.tolist() == [1]  # co-occurrence: item 0 is always seen with item 1

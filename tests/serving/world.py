@@ -80,6 +80,7 @@ class FixedScores(Recommender):
 
 
 FixedScores.name = "fixed"
+FixedScores.cooccurrence_similar = True  # SIMILARITY starts session rankings as it is
 
 
 def interactions(matrix: np.ndarray = TRAIN, users: list[str] | None = None,

@@ -238,3 +238,26 @@ def test_the_publish_command_says_which_model_serving_uses(
                 "RECSYS_MODEL_NAME=other for `recsys serve`, or make it the default with "
                 "`recsys publish other@champion --default`") in " ".join(result.output.split())
         assert read_pointers(redis_client, Keys(prefix)).default == "shop"
+
+
+def test_a_factor_model_gets_co_occurrence_lists_that_serving_starts_sessions_from(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    from recommender.models import make_model
+    from storage.manifest import Manifest
+
+    train = world.interactions()
+    stats = world.publish(redis_client, prefix, model=make_model("als", {"factors": 2}),
+                          train=train)
+    keys = Keys(prefix).version(stats.namespace)
+    manifest = Manifest.from_bytes(redis_client.get(keys.meta()))
+    assert manifest.session_lists is True
+    field = b"p0"
+    bucket = bucket_of("p0", manifest.item_buckets)
+    session = decode_list(redis_client.hget(keys.session(bucket), field))
+    assert session.items[0] == 1  # p1: the only item bought with p0 (u1)
+    own = world.publish(redis_client, prefix, version="2")  # co-occurrence already
+    again = Manifest.from_bytes(redis_client.get(Keys(prefix).version(own.namespace).meta()))
+    assert again.session_lists is False
+    assert not list(redis_client.scan_iter(f"{Keys(prefix).version(own.namespace).pattern}*"
+                                           ":session"))
