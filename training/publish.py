@@ -158,7 +158,8 @@ def publish_version(
                                          batch_users)
             neighbours = session_model(model, train.matrix) if config.realtime.enabled else None
             if neighbours is not None:
-                write_similar(writer, vkeys, neighbours, table, top_n, report, batch_users,
+                write_similar(writer, vkeys, neighbours, table,  # the depth sessions read
+                              min(top_n, config.realtime.session_depth), report, batch_users,
                               vkeys.session)
         report("tables", 0, 1)
         _write_tables(writer, vkeys, train, table, config, top_n, now)
