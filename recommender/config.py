@@ -204,7 +204,7 @@ class RealtimeConfig(_Section):
     """How many of each live item's similar items (best first) are session candidates."""
     decay: float = Field(default=0.7, gt=0, le=1)
     """Weight of each older live item relative to the next newer one."""
-    session_weight: float = Field(default=1.0, ge=0)
+    session_weight: float = Field(default=1.5, ge=0)
     """A known user's list: weight of the session ranking against the published list."""
     new_user_weight: float = Field(default=2.0, ge=0)
     """A user the model does not know: weight of the session ranking against popular."""
