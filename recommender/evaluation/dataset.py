@@ -120,11 +120,11 @@ def _relevance(
     the (user, item) pairs the user already had in train left out unless the item is
     repeatable. Also the count of those left out."""
     relevant = test_rows & (encoded.weights(weights) > 0)
-    rows = _positions(encoded.users[relevant], encoded.user_ids, train.users)
+    rows = positions(encoded.users[relevant], encoded.user_ids, train.users)
     known = rows >= 0
     rows = rows[known]
     item_codes = encoded.items[relevant][known]
-    cols = _positions(item_codes, encoded.item_ids, train.items)
+    cols = positions(item_codes, encoded.item_ids, train.items)
     unseen = cols < 0
     extra_codes, extra_ids = pd.factorize(item_codes[unseen])
     cols[unseen] = train.shape[1] + extra_codes
@@ -155,7 +155,7 @@ def _already_had(test: sparse.csr_matrix, train: sparse.csr_matrix, repeatable: 
     return had
 
 
-def _positions(codes: np.ndarray, ids: IdMap, subset: IdMap) -> np.ndarray:
+def positions(codes: np.ndarray, ids: IdMap, subset: IdMap) -> np.ndarray:
     """Index in ``subset`` of each code of ``ids``; ``-1`` where its id is not in ``subset``."""
     position_of = subset.to_index(ids.index) if subset is not ids else np.arange(len(ids))
     return np.where(codes >= 0, position_of[codes], -1)

@@ -33,9 +33,10 @@ from scipy import sparse
 from recommender import realtime
 from recommender.config import DEFAULT_WEIGHTS, RealtimeConfig
 from recommender.errors import ConfigError
+from recommender.evaluation.dataset import positions
 from recommender.evaluation.metrics import per_user_metrics, summarize
 from recommender.evaluation.runner import top_unseen
-from recommender.evaluation.splits import split_masks
+from recommender.evaluation.splits import check_ratio
 from recommender.matrix import EncodedEvents, Interactions
 from recommender.models.base import Recommender
 
@@ -94,7 +95,7 @@ def prepare_replay(
     encoded = events if isinstance(events, EncodedEvents) else EncodedEvents.from_frame(events)
     weights = DEFAULT_WEIGHTS if weights is None else weights
     positive = encoded.weights(weights) > 0
-    split_masks(encoded.users, encoded.seconds, "temporal", ratio, seed)  # checks the ratio
+    check_ratio(ratio)
     train_rows = encoded.seconds < np.quantile(encoded.seconds, ratio)
     test_rows = ~train_rows  # new users' events too: they are the visitors real time serves
     test = np.flatnonzero(test_rows & positive)
@@ -107,8 +108,8 @@ def prepare_replay(
     cut = float(encoded.seconds[train_rows].max()) if train_rows.any() else 0.0
     train = encoded.interactions(weights, half_life_days, cut, rows=train_rows)
     repeatable = np.asarray(train.items.index.isin(list(repeatable_items)), dtype=bool)
-    row_of = _positions(users, encoded.user_ids, train.users)
-    col_of = _positions(np.arange(len(encoded.item_ids)), encoded.item_ids, train.items)
+    row_of = positions(users, encoded.user_ids, train.users)
+    col_of = positions(np.arange(len(encoded.item_ids)), encoded.item_ids, train.items)
     had = train.matrix.tolil().rows
     kept_users, kept_rows, revealed, pairs, extra = [], [], [], [], {}
     for position, (user, start, end) in enumerate(zip(users, starts, ends, strict=True)):
@@ -238,8 +239,3 @@ def _popular(train: Interactions) -> list[int]:
     order = np.argsort(-weight, kind="stable")
     return order[weight[order] > 0].tolist()
 
-
-def _positions(codes: np.ndarray, ids: Any, subset: Any) -> np.ndarray:
-    """Index in ``subset`` of each code of ``ids``; ``-1`` where its id is not in ``subset``."""
-    position_of = subset.to_index(ids.index)
-    return position_of[codes]

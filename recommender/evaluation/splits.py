@@ -63,6 +63,12 @@ def split_events(events: pd.DataFrame, protocol: str, ratio: float = 0.75, seed:
     return Split(train=train, test=test, protocol=protocol, ratio=ratio, seed=seed)
 
 
+def check_ratio(ratio: float) -> None:
+    """A ``ConfigError`` unless ``0 < ratio < 1`` (the train share of a split)."""
+    if not 0.0 < ratio < 1.0:
+        raise ConfigError(f"--ratio must be strictly between 0 and 1 (e.g. 0.75), got {ratio!r}")
+
+
 def split_masks(
     users: np.ndarray, seconds: np.ndarray, protocol: str, ratio: float = 0.75, seed: int = 42
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +78,7 @@ def split_masks(
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown --protocol {protocol!r}; valid values: {', '.join(PROTOCOLS)}")
-    if not 0.0 < ratio < 1.0:
-        raise ConfigError(f"--ratio must be strictly between 0 and 1 (e.g. 0.75), got {ratio!r}")
+    check_ratio(ratio)
     if protocol == "temporal":
         return _temporal_masks(users, seconds, ratio)
     if protocol == "stratified":

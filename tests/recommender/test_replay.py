@@ -61,6 +61,8 @@ def test_cold_share_hides_whole_histories_seeded() -> None:
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ConfigError, match="--reveal"):
         prepare_replay(events(), reveal=0)
+    with pytest.raises(ConfigError, match="--ratio"):
+        prepare_replay(events(), reveal=1, ratio=1.0, weights=WEIGHTS)
     with pytest.raises(ConfigError, match="--cold-share"):
         prepare_replay(events(), reveal=1, cold_share=1.5)
     with pytest.raises(ConfigError, match="no test user"):
