@@ -1,14 +1,20 @@
 """``LeanRoute``: the read routes the mini-program calls all day, without FastAPI's per-request
-dependency solving.
+machinery; ``LeanDispatch`` answers them before Starlette's middleware stack and router.
 
 Declared like any route (path and query parameters with ``Path``/``Query``, ``Request``, the
 ``Context`` dependency, ``responses`` for the docs), so the OpenAPI document is FastAPI's own. At
 request time the route does the work itself: it checks the API key, validates the query
 parameters present with pydantic adapters built once from the declared annotations (same
 constraints, same messages), resolves ``Depends`` on ``async def dep(request)`` functions, and
-calls the endpoint. On the recommendations route that saves about 100 µs of the ~340 µs a
-request cost in-process under FastAPI's generic machinery (measured with 32 concurrent requests;
-see ``benchmarks/RESULTS.md``, ``## bench_serving``, for the HTTP numbers).
+calls the endpoint. On the recommendations route that saved about 100 µs of the ~340 µs a
+request cost in-process under FastAPI's dependency solving.
+
+``LeanDispatch`` then skips the layers every other route passes (Starlette's error, exception
+and exit-stack middleware, FastAPI's telemetry and body-limit middleware, the router's walk
+through the included routers): a GET whose path a lean route matches is answered by that
+route's handler, its errors by ``serving.errors`` (logged, the spec's JSON body) as the
+exception handlers would. About 70 µs a request in-process (``benchmarks/RESULTS.md``,
+``## bench_serving``).
 
 What a lean endpoint may declare: path parameters, query parameters, ``Request``, and
 dependencies of the form ``async def dep(request: Request) -> T``; it must return a
@@ -28,9 +34,11 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.deps import check_api_key
-from serving.errors import InvalidRequest
+from serving.errors import InvalidRequest, error_response, log_error
 
 _PATH, _QUERY, _REQUEST, _DEPENDS = range(4)
 
@@ -128,3 +136,35 @@ class LeanRoute(APIRoute):
             return response
 
         return handler
+
+
+class LeanDispatch:
+    """ASGI: a GET a lean route matches is answered here, everything else by ``app`` (the
+    Starlette stack). Sets ``scope["route"]`` as the router would (``serving.metrics`` labels by
+    it)."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = [(route, route.get_route_handler()) for route in routes
+                       if isinstance(route, LeanRoute)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            for route, handler in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await _answer(handler, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _answer(handler: Callable[[Request], Awaitable[Response]], scope: Scope,
+                  receive: Receive, send: Send) -> None:
+    request = Request(scope, receive)
+    try:
+        response = await handler(request)
+    except Exception as error:  # every error gets the spec's body; a bug's traceback is logged
+        log_error(request, error)
+        response = error_response(error)
+    await response(scope, receive, send)

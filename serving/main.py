@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
 from serving import console
 from serving.api.routes import (
@@ -26,6 +27,7 @@ from serving.api.routes import (
 from serving.deps import require_api_key
 from serving.errors import install_error_handlers
 from serving.experiments import FLUSH_SECONDS, ABTesting
+from serving.lean import LeanDispatch
 from serving.limits import LimitsMiddleware, uvicorn_options
 from serving.live import LiveVersions
 from serving.metrics import Metrics, MetricsMiddleware
@@ -52,6 +54,16 @@ ADMIN_ROUTERS = (admin.router, admin_console.router, admin_catalog.router,
                  admin_experiments.router)
 
 
+class ServingApp(FastAPI):
+    """FastAPI with serving's own outer layers: metrics, then limits (so their 413/429 are
+    counted), then the lean routes answered before Starlette's stack (``serving.lean``)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        routes = [route for router in V1_ROUTERS for route in router.routes]
+        inner = LeanDispatch(super().build_middleware_stack(), routes)
+        return MetricsMiddleware(LimitsMiddleware(inner, self.state.settings), self.state.metrics)
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """The app, reading Redis as ``settings`` say (default: the ``RECSYS_*`` environment)."""
     settings = settings or load_settings()
@@ -72,7 +84,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         await app.state.ab.close()
         await store.close()
 
-    app = FastAPI(
+    app = ServingApp(
         title="recsys",
         description=DESCRIPTION,
         version="1",
@@ -98,8 +110,6 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     for router in ADMIN_ROUTERS:  # an admin key, or a console session with its CSRF token
         app.include_router(router, dependencies=[Depends(console.require_admin)])
     console.install(app)
-    app.add_middleware(LimitsMiddleware, settings=settings)  # inside metrics: 413/429 counted
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 

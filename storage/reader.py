@@ -18,8 +18,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aredis
+import hiredis
 import redis.exceptions
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -86,10 +87,8 @@ class Store:
             max_connections=max_connections,
         )
         lane = None
-        if not is_cluster(client):
-            pool = aredis.ConnectionPool.from_url(
-                url, socket_timeout=None, socket_connect_timeout=timeout_seconds)
-            lane = _Lane(pool, timeout_seconds, max_connections)
+        if not is_cluster(client) and _Lane.serves(url):
+            lane = _Lane(url, timeout_seconds, max_connections)
         return cls(client, Keys(prefix), lane)
 
     async def close(self) -> None:
@@ -177,42 +176,123 @@ class Store:
 
 
 class _Lane:
-    """The connections of the one command every request makes, kept outside redis-py's pool.
+    """The connections of the one command every request makes, kept outside redis-py.
 
     Measured on the recommendations route (``benchmarks/RESULTS.md``, ``## bench_serving``):
-    the pool's ``get_connection``/``release`` (an ``asyncio.Lock`` and observability hooks) and
-    the per-send ``asyncio.wait_for`` (a task per command, because of ``socket_timeout``) cost
-    about 150 µs of the ~600 µs a request took. Here an idle connection is popped from a list,
-    the command written and its reply read under one ``asyncio.timeout``; a connection that
-    failed is dropped, never reused. At most ``limit`` connections are open; past that a call
-    waits for one to come back.
+    redis-py's pool (an ``asyncio.Lock`` and observability hooks), its per-send
+    ``asyncio.wait_for`` and its per-reply ``read_response`` cost about 30 µs of CPU for the
+    six replies of a request; here one ``asyncio.Protocol`` per connection feeds what arrives to
+    a hiredis reader and wakes the caller when the replies are all there: about 12 µs. An idle
+    connection is popped from a list, the commands written and their replies read under one
+    ``asyncio.timeout``; a connection that failed or timed out is closed, never reused. At most
+    ``limit`` connections are open; past that a call waits for one to come back. Plain TCP and
+    Unix sockets, with the URL's password and database; a ``rediss://`` URL (TLS) uses
+    redis-py's pipeline instead (``Store.connect``).
     """
 
-    def __init__(self, pool: aredis.ConnectionPool, timeout: float, limit: int) -> None:
-        self._pool = pool
+    def __init__(self, url: str, timeout: float, limit: int) -> None:
+        self._address = parse_url(url)
         self._timeout = timeout
-        self._idle: list[Any] = []
+        self._idle: list[_Connection] = []
         self._free = asyncio.Semaphore(limit)
+
+    @staticmethod
+    def serves(url: str) -> bool:
+        """Whether a lane can connect to ``url`` (not TLS)."""
+        return parse_url(url).get("connection_class") is not SSLConnection
 
     async def call(self, commands: bytes, count: int) -> list[Any]:
         async with self._free:
-            connection = self._idle.pop() if self._idle else self._pool.make_connection()
+            connection = None
             try:
                 async with asyncio.timeout(self._timeout):
-                    if not connection.is_connected:
-                        await connection.connect()
-                    await connection.send_packed_command(commands, check_health=False)
-                    reply = [await connection.read_response() for _ in range(count)]
+                    connection = self._idle.pop() if self._idle else await self._connect()
+                    replies = await connection.call(commands, count)
             except TimeoutError as exc:
-                await connection.disconnect(nowait=True)
+                if connection is not None:
+                    connection.close()
                 raise redis.exceptions.TimeoutError("Redis did not answer in time") from exc
             except BaseException:  # a reply may be left unread: the connection cannot be reused
-                await connection.disconnect(nowait=True)
+                if connection is not None:
+                    connection.close()
                 raise
             self._idle.append(connection)
-            return reply
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.ResponseError):
+                raise reply
+        return replies
+
+    async def _connect(self) -> _Connection:
+        address, loop = self._address, asyncio.get_running_loop()
+        try:
+            if "path" in address:
+                _, connection = await loop.create_unix_connection(_Connection, address["path"])
+            else:
+                _, connection = await loop.create_connection(
+                    _Connection, address.get("host", "localhost"), address.get("port", 6379))
+        except OSError as exc:
+            raise redis.exceptions.ConnectionError("cannot connect to Redis") from exc
+        setup = []
+        if address.get("password"):
+            user = address.get("username")
+            setup.append(pack(b"AUTH", *([user.encode()] if user else []),
+                              address["password"].encode()))
+        if address.get("db"):
+            setup.append(pack(b"SELECT", str(address["db"]).encode()))
+        if setup:
+            for reply in await connection.call(b"".join(setup), len(setup)):
+                if isinstance(reply, redis.exceptions.ResponseError):
+                    connection.close()
+                    raise redis.exceptions.ConnectionError(f"Redis refused the connection: {reply}")
+        return connection
 
     async def close(self) -> None:
         for connection in self._idle:
-            await connection.disconnect(nowait=True)
+            connection.close()
         self._idle.clear()
+
+
+class _Connection(asyncio.Protocol):
+    """One connection of a ``_Lane``: writes packed commands, parses replies with hiredis
+    (error replies come back as ``ResponseError`` values), one call at a time."""
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader(replyError=redis.exceptions.ResponseError)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[list[Any]] | None = None
+        self._replies: list[Any] = []
+        self._expected = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, replies = self._reader, self._replies
+        reader.feed(data)
+        while len(replies) < self._expected:
+            reply = reader.gets()
+            if reply is False:
+                return
+            replies.append(reply)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(redis.exceptions.ConnectionError("Redis closed the connection"))
+
+    async def call(self, commands: bytes, count: int) -> list[Any]:
+        if self._transport is None:
+            raise redis.exceptions.ConnectionError("Redis closed the connection")
+        self._replies, self._expected = [], count
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._transport.write(commands)
+        return await self._waiter
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None

@@ -1,0 +1,98 @@
+"""``storage.reader``'s lane: the request path's own Redis connections (password, database,
+error replies, a server that goes away), on a private redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+import redis.exceptions
+
+from storage.errors import StoreUnavailable
+from storage.reader import Bundle, Store
+from tests.conftest import RedisProcess
+
+
+def _url(server: RedisProcess, password: str, db: int) -> str:
+    return f"redis://:{password}@127.0.0.1:{server.port}/{db}"
+
+
+def test_the_lane_authenticates_selects_the_database_and_reads_a_bundle(
+        redis_process: RedisProcess) -> None:
+    admin = redis.Redis.from_url(redis_process.url)
+    admin.config_set("requirepass", "s3cret")
+    client = redis.Redis.from_url(_url(redis_process, "s3cret", 3))
+    client.hset("h", "u1", b"list")
+    client.sadd("s", "a", "b")
+    client.zadd("z", {"x": 1, "y": 2})
+
+    async def read() -> tuple[Bundle, Bundle]:
+        store = Store.connect(_url(redis_process, "s3cret", 3), "")
+        try:
+            assert store._lane is not None  # the fast path, not redis-py's pipeline
+            first = await store.bundle("u1", ["h", "missing"], ["s"], ["z"])
+            second = await store.bundle("u2", ["h"], ["nothing"])
+            return first, second
+        finally:
+            await store.close()
+
+    first, second = asyncio.run(read())
+    assert first.values == [b"list", None]
+    assert sorted(first.sets[0]) == ["a", "b"] and first.sets[1] == ["x", "y"]
+    assert second.values == [None] and second.sets == [[]]
+
+
+def test_a_wrong_password_or_a_stopped_server_is_store_unavailable(
+        redis_process: RedisProcess) -> None:
+    redis.Redis.from_url(redis_process.url).config_set("requirepass", "right")
+
+    async def read(url: str) -> None:
+        store = Store.connect(url, "")
+        try:
+            await store.bundle("u1", ["h"])
+        finally:
+            await store.close()
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(read(_url(redis_process, "wrong", 0)))
+    redis_process.stop()
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(read(_url(redis_process, "right", 0)))
+
+
+def test_an_error_reply_is_raised_and_the_connection_stays_usable(
+        redis_process: RedisProcess) -> None:
+    redis.Redis.from_url(redis_process.url).sadd("a-set", "x")
+
+    async def read() -> list[list[str]]:
+        store = Store.connect(redis_process.url, "")
+        try:
+            with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+                await store.bundle("u1", ["a-set"])
+            return (await store.bundle("u1", [], ["a-set"])).sets
+        finally:
+            await store.close()
+
+    assert asyncio.run(read()) == [["x"]]
+
+
+def test_a_restarted_server_is_reconnected_to(redis_process: RedisProcess) -> None:
+    async def scenario() -> list[bytes | None]:
+        store = Store.connect(redis_process.url, "")
+        try:
+            await store.bundle("u1", ["h"])
+            redis_process.stop()
+            redis_process.start()
+            redis.Redis.from_url(redis_process.url).hset("h", "u1", b"back")
+            return (await store.bundle("u1", ["h"])).values
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == [b"back"]
+
+
+def test_tls_urls_use_redis_py() -> None:
+    store = Store.connect("rediss://127.0.0.1:1/0", "")
+    assert store._lane is None
+    asyncio.run(store.close())
