@@ -214,8 +214,12 @@ def _take_merged(view: VersionView, request: Request, runs: list[_Run], skip: se
     category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
     live = [run for run in runs if run.head is not None]
     while live:
-        run = min(live, key=_head) if len(live) > 1 else live[0]
-        negative, item, reason = run.head  # type: ignore[misc]
+        run = live[0]
+        head = run.head
+        for other in live:  # the smallest head (tuples compare in C: no key function)
+            if other.head < head:  # type: ignore[operator]
+                run, head = other, other.head
+        negative, item, reason = head  # type: ignore[misc]
         run.advance()
         if run.head is None:
             live.remove(run)
@@ -228,10 +232,6 @@ def _take_merged(view: VersionView, request: Request, runs: list[_Run], skip: se
         if len(out) == limit:
             break
     return out
-
-
-def _head(run: _Run) -> tuple[float, int, str]:
-    return run.head  # type: ignore[return-value]
 
 
 def _new_items(view: VersionView, request: Request, categories: list[int],
@@ -289,49 +289,49 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     their published list does. Also whether the session ranking brought candidates."""
     config, index_of, ids = view.realtime, view.index_of, view.item_ids
     again = not_again(view, recent)
-    kept = [item for item in items if index_of[item["item_id"]] not in again]  # type: ignore[index]
-    ranked, source = realtime.session_ranking(recent, _neighbours(view), config)
-    scores = [0.0] * len(ranked)  # the session's own scores are not shown: fusion ranks
-    session: list[Item] = []
+    indices = [index_of[item["item_id"]] for item in items]  # type: ignore[index]
+    kept = [index for index in indices if index not in again]
+    ranked, source = realtime.session_ranking(recent, view.neighbours, config)
+    session: list[int] = []
     if ranked:
         skip = set(again)
         if profile:
             skip.update(not_again(view, read_seen(profile)))
-        session = _take(view, request, ranked, scores.__getitem__, _constant(SESSION), skip, n)
-    if session:
-        by_id = {item["item_id"]: item for item in kept}
-        for item in session:
-            item["because"] = ids[source[index_of[item["item_id"]]]]  # type: ignore[index]
-        session_by_id = {item["item_id"]: item for item in session}
-        fused = realtime.fuse([index_of[i] for i in by_id],  # type: ignore[index]
-                              [index_of[i] for i in session_by_id],  # type: ignore[index]
-                              weight, config.offset, n)
-        kept = []
-        for entry in fused:
-            item_id = ids[entry.item]
-            chosen = session_by_id[item_id] if entry.second else by_id[item_id]
-            kept.append({**chosen, "score": round(entry.score * 100, 4)})
-    out = kept[:n]
+        session = _allowed(view, request, ranked, skip, n)
+    if not session:
+        out = [item for item, index in zip(items, indices, strict=True) if index not in again][:n]
+    else:
+        by_index = dict(zip(indices, items, strict=True))
+        out = []
+        for entry in realtime.fuse(kept, session, weight, config.offset, n):
+            score = round(entry.score * 100, 4)
+            if entry.second:
+                out.append({"item_id": ids[entry.item], "score": score, "reason": SESSION,
+                            "because": ids[source[entry.item]]})
+            else:
+                out.append({**by_index[entry.item], "score": score})
     if len(out) < n:
-        out += [item for item in items if index_of[item["item_id"]] in again  # type: ignore[index]
+        out += [item for item, index in zip(items, indices, strict=True) if index in again
                 ][: n - len(out)]
     return out, bool(session)
 
 
-def _neighbours(view: VersionView) -> realtime.Neighbours:
-    similar_of = view.similar_of
-
-    def neighbours(item: int) -> tuple[list[int], list[float]] | None:
-        blob = similar_of.get(item)
-        if blob is None:
-            return None
-        ranked = read_list(blob)
-        lo, step = ranked.lo, ranked.step
-        return ranked.items, [lo + level * step for level in ranked.levels[:depth]]
-
-    depth = view.realtime.session_depth
-
-    return neighbours
+def _allowed(view: VersionView, request: Request, ranked: Sequence[int], skip: set[int],
+             limit: int) -> list[int]:
+    """The first ``limit`` items of ``ranked`` a response may show (``_take``'s filters), as
+    indices."""
+    out: list[int] = []
+    blocked, category, kind = request.blocked, request.category, request.kind
+    category_of, kind_of = view.category_of, view.kind_of
+    for item in ranked:
+        if item in skip or item in blocked or kind_of[item] != kind:
+            continue
+        if category is not None and category_of[item] != category:
+            continue
+        out.append(item)
+        if len(out) == limit:
+            break
+    return out
 
 
 class _Seen:
