@@ -538,7 +538,8 @@ def _verdict(value: float, ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def render_rounds(data: DataSet, results: dict[str, list[Load]], summary: Summary) -> str:
+def render_rounds(data: DataSet, results: dict[str, list[Load]], summary: Summary,
+                  live: int) -> str:
     rows = []
     for round_, (ref, ours) in enumerate(zip(results["reference"], results["ours"],
                                              strict=True)):
@@ -556,7 +557,8 @@ def render_rounds(data: DataSet, results: dict[str, list[Load]], summary: Summar
              if load.note]
     throughput, p99 = summary.mean_throughput, summary.mean_p99
     table = "\n".join(rows)
-    text = f"""### {data.name}
+    heading = f"{live} live items per user" if live else "no live items"
+    text = f"""### {data.name}, {heading}
 
 {data.description}. GET `/v1/users/<id>/recommendations?{data.query}` cycling through \
 {len(data.user_ids):,} user ids.
@@ -981,9 +983,10 @@ def main() -> None:
     parser.add_argument("--self-check", action="store_true",
                         help="check the wrk output parser and exit")
     parser.add_argument("--breakdown-worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--live-items", type=int, default=5,
-                        help="live items written for every user before the rounds, so every "
-                        "request runs the real-time path (0: none)")
+    parser.add_argument("--live-items", default="0,5",
+                        help="comma-separated: for each, that many live items are written for "
+                        "every user and the rounds run again (0: none; 5: every request runs "
+                        "the real-time path)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
     if args.breakdown_worker:
@@ -1008,19 +1011,22 @@ def main() -> None:
                 data = synth_data(directory, args.synth_at or None)
             with private_redis() as url:
                 publish(url, data)
-                seed_live_state(url, data, args.live_items)
-                data.description += (f"; {args.live_items} live items per user (real time on "
-                                     "every request)" if args.live_items else
-                                     "; no live items")
-                results = run_rounds(args, url, data, Path(tmp))
-                summary = summarize(results)
-                print(f"{data.name}: throughput ours/reference per round "
-                      f"{', '.join(_num(r, '.2f') for r in summary.throughput)}, mean "
-                      f"{_num(summary.mean_throughput, '.2f')}x (target >= "
-                      f"{THROUGHPUT_TARGET:.1f}x); p99 ours/reference per round "
-                      f"{', '.join(_num(r, '.2f') for r in summary.p99)}, mean "
-                      f"{_num(summary.mean_p99, '.2f')}x (target <= {P99_TARGET:.1f}x)")
-                text = render_rounds(data, results, summary)
+                text = ""
+                base = data.description
+                for live in sorted(int(value) for value in args.live_items.split(",")):
+                    seed_live_state(url, data, live)
+                    data.description = base + (
+                        f"; {live} live items per user (real time on every request)" if live
+                        else "; no live items")
+                    results = run_rounds(args, url, data, Path(tmp))
+                    summary = summarize(results)
+                    print(f"{data.name}, {live} live items: throughput ours/reference per round "
+                          f"{', '.join(_num(r, '.2f') for r in summary.throughput)}, mean "
+                          f"{_num(summary.mean_throughput, '.2f')}x (target >= "
+                          f"{THROUGHPUT_TARGET:.1f}x); p99 ours/reference per round "
+                          f"{', '.join(_num(r, '.2f') for r in summary.p99)}, mean "
+                          f"{_num(summary.mean_p99, '.2f')}x (target <= {P99_TARGET:.1f}x)")
+                    text += render_rounds(data, results, summary, live)
                 if args.breakdown:
                     breakdown = run_breakdown(url, data, args.breakdown_seconds,
                                               args.breakdown_concurrency, Path(tmp))

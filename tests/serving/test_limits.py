@@ -25,7 +25,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from serving.limits import LimitsMiddleware, TokenBuckets
+from serving.limits import LimitsMiddleware, TokenBuckets, _HeadWithBody
 from serving.settings import load_settings
 from tests.conftest import free_port
 from tests.serving import world
@@ -424,3 +424,52 @@ def test_uvicorn_run_by_hand_gets_the_head_limits_from_the_environment(
             slow = read_until_closed(sock)
     assert large is not None and status_and_error(large)[0] == 431
     assert slow is not None and status_and_error(slow)[0] == 408
+
+
+def test_a_response_head_is_written_with_its_body_in_one_write() -> None:
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def close(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+    class Cycle:
+        response_started = False
+
+    transport, cycle = Transport(), Cycle()
+    joined = _HeadWithBody(transport, cycle)  # type: ignore[arg-type]
+    joined.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
+    cycle.response_started = True
+    joined.write(b"HTTP/1.1 200 OK\r\n\r\n")  # the head: held
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    joined.write(b"body")
+    joined.write(b" and more")  # a streamed body's next parts go as they come
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b" and more"]
+    assert not joined.is_closing()  # the rest is the transport's
+
+    transport, cycle = Transport(), Cycle()
+    joined = _HeadWithBody(transport, cycle)  # type: ignore[arg-type]
+    cycle.response_started = True
+    joined.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    joined.close()  # the app failed after the start: the head still goes, then the close
+    assert transport.writes == [b"HTTP/1.1 500 Internal Server Error\r\n\r\n"]
+    assert transport.closed
+
+
+def test_head_requests_and_keep_alive_gets_are_answered_whole(server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 405") and data.endswith(b"\r\n\r\n")  # GET only
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status_and_error(read_response(sock))[0] == 200
