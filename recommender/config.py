@@ -204,6 +204,9 @@ class RealtimeConfig(_Section):
     """How many of each live item's similar items (best first) are session candidates."""
     decay: float = Field(default=0.7, gt=0, le=1)
     """Weight of each older live item relative to the next newer one."""
+    session_offset: int = Field(default=2, ge=1, le=1000)
+    """Session ranking: a live item's similar item at rank r (from 1) adds
+    ``weight / (session_offset + r)``."""
     session_weight: float = Field(default=1.5, ge=0)
     """A known user's list: weight of the session ranking against the published list."""
     new_user_weight: float = Field(default=2.0, ge=0)

@@ -3,9 +3,12 @@ Pure: no Redis, no I/O. Serving (``serving.ranking``) and the offline replay
 (``recommender.evaluation.replay``) run these same functions.
 
 - **Session candidates** (``session_ranking``): the similar-item lists of the user's newest live
-  items, each list's scores divided by its best one, summed with the newest item weighing 1 and
-  each older one ``decay`` times the next; each candidate remembers the live item that brought
-  it most (its explanation). The live items themselves are not candidates.
+  items fused by weighted reciprocal rank: the similar item at rank r (from 1) of a live item
+  adds ``w / (session_offset + r)``, the newest live item weighing 1 and each older one
+  ``decay`` times the next. Ranks, not summed similarities, which let items a little similar
+  to every live item outrank each one's best neighbours (the replay measured it:
+  ``benchmarks/RESULTS.md``, ``## replay``). Each candidate remembers the live item that
+  brought it most (its explanation). The live items themselves are not candidates.
 - **Fusion** (``fuse``): two ranked lists merged by weighted reciprocal rank: the item at rank r
   (from 1) of a list adds ``weight / (offset + r)``. Scale-free, so a model's scores, similar
   scores and counts mix without calibration. A known user's published list is fused with the
@@ -18,8 +21,9 @@ Pure: no Redis, no I/O. Serving (``serving.ranking``) and the offline replay
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from recommender.config import RealtimeConfig, SlotConfig, parse_hhmm
@@ -29,10 +33,10 @@ Neighbours = Callable[[int], tuple[Sequence[int], Sequence[float]] | None]
 """An item index -> its similar items and their scores, best first (``None``: no list)."""
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):
     """One item of a fused list: its fused score and whether the second list brought it (its
-    contribution from the second list is larger than from the first)."""
+    contribution from the second list is larger than from the first). A named tuple: serving
+    makes about ten a request, and a frozen dataclass costs several times more to build."""
 
     item: int
     score: float
@@ -47,6 +51,7 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
     """
     newest = list(dict.fromkeys(reversed(recent)))[: config.session_items]
     depth = config.session_depth
+    shares = _shares(config.session_offset, depth)
     total: dict[int, float] = {}
     best: dict[int, float] = {}
     source: dict[int, int] = {}
@@ -55,24 +60,28 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
         found = neighbours(item)
         if found is not None:
             items, scores = found
-            top = scores[0] if len(scores) else 0.0
-            if top > 0:
-                scale = weight / top
-                for other, score in zip(items[:depth], scores[:depth], strict=False):
-                    if score <= 0:
-                        break
-                    value = score * scale
-                    if other in total:
-                        total[other] += value
-                        if value > best[other]:
-                            best[other], source[other] = value, item
-                    else:
-                        total[other], best[other], source[other] = value, value, item
+            n = min(depth, len(items), len(scores))
+            while n and scores[n - 1] <= 0:  # best first: the tail that is not similar at all
+                n -= 1
+            for other, share in zip(items[:n], shares, strict=False):
+                value = weight * share
+                if other in total:
+                    total[other] += value
+                    if value > best[other]:
+                        best[other], source[other] = value, item
+                else:
+                    total[other], best[other], source[other] = value, value, item
         weight *= config.decay
     for item in newest:
         total.pop(item, None)
     ranked = sorted(total, key=total.__getitem__, reverse=True)
     return ranked, source
+
+
+@cache
+def _shares(offset: int, depth: int) -> tuple[float, ...]:
+    """``1 / (offset + r)`` for the ranks r = 1 .. ``depth``."""
+    return tuple(1.0 / (offset + rank) for rank in range(1, depth + 1))
 
 
 def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int,

@@ -155,9 +155,13 @@ def prepare_replay(
                       realtime.trending([trend.to_dict()]), summary)
 
 
-def replay_model(model: Recommender, data: ReplayData, k: int, config: RealtimeConfig
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` of every evaluated user: the published lists alone, and with live events."""
+def replay_model(model: Recommender, data: ReplayData, k: int, config: RealtimeConfig,
+                 session: Recommender | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of every evaluated user: the published lists alone, and with live events.
+
+    ``session``: the fitted model whose similar items start session rankings; by default the
+    one publish writes them from (``recommender.models.session``), fitted here.
+    """
     n_users, n_items = len(data.rows), data.train.shape[1]
     static = np.full((n_users, k), -1, dtype=np.int64)
     live = np.full((n_users, k), -1, dtype=np.int64)
@@ -171,10 +175,12 @@ def replay_model(model: Recommender, data: ReplayData, k: int, config: RealtimeC
     popular = _popular(data.train)
     popular_live = [f.item for f in realtime.with_trending(
         popular, data.trending, config, min(n_items, len(popular) + len(data.trending)))]
-    # imported here: it fits an item-KNN from implicit, which plain evaluation does not need
-    from recommender.models.session import session_model
+    source = session
+    if source is None:
+        # imported here: it fits an item-KNN from implicit, which plain evaluation does not need
+        from recommender.models.session import session_model
 
-    source = session_model(model, data.train.matrix) or model  # as publish writes them
+        source = session_model(model, data.train.matrix) or model  # as publish writes them
     similar: dict[int, tuple[list[int], list[float]]] = {}
 
     def neighbours(item: int) -> tuple[list[int], list[float]]:

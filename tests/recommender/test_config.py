@@ -77,6 +77,7 @@ factors = 48
         ("[[rules.slots]]\nname='b'\nstart='06:30'\nend='09:30'", "needs categories"),
         ("[push]\nquiet_hours = 'late'", "push.quiet_hours: expected 'HH:MM-HH:MM'"),
         ("[events]\nwieghts = {view=1}", "events.wieghts: unknown key"),
+        ("[realtime]\nsession_offset = 0", "realtime.session_offset"),
     ],
 )
 def test_bad_values_name_the_key_and_the_expectation(

@@ -19,11 +19,31 @@ def neighbours(item: int) -> tuple[list[int], list[float]] | None:
     return SIMILAR.get(item)
 
 
-def test_session_candidates_sum_normalized_similarities_newest_first() -> None:
-    ranked, source = realtime.session_ranking([0, 5], neighbours, RealtimeConfig(decay=0.5))
-    # 5 is newest (weight 1): 3 -> 1.0, 4 -> 0.5; 0 weighs 0.5: 1 -> 0.5, 2 -> 0.25, 3 -> 0.05
-    assert ranked == [3, 4, 1, 2]  # a tie keeps the newer live item's candidate first
+def test_session_candidates_sum_reciprocal_ranks_newest_first() -> None:
+    config = RealtimeConfig(decay=0.5, session_offset=2)
+    ranked, source = realtime.session_ranking([0, 5], neighbours, config)
+    # 5 is newest (weight 1): 3 -> 1/3, 4 -> 1/4; 0 weighs 0.5: 1 -> .5/3, 2 -> .5/4, 3 -> .5/5
+    assert ranked == [3, 4, 1, 2]
     assert source == {3: 5, 1: 0, 4: 5, 2: 0}
+
+
+# two live items whose similar lists are flat: 9 is fifth in both, a little similar to each
+FLAT = {0: ([1, 2, 4, 6, 9], [1.0, 0.99, 0.98, 0.97, 0.96]),
+        5: ([3, 7, 8, 10, 9], [1.0, 0.99, 0.98, 0.97, 0.96])}
+
+
+def test_each_live_items_best_neighbours_outrank_an_item_a_little_similar_to_both() -> None:
+    config = RealtimeConfig(decay=1.0, session_offset=2)
+    ranked, source = realtime.session_ranking([0, 5], FLAT.get, config)
+    # 3 and 1: 1/3 each (a tie keeps the newer live item's first); 9: 2/7; second ranks 1/4
+    assert ranked[:4] == [3, 1, 9, 7]
+    assert source[9] == 5  # equal shares: the newer live item brought it first
+
+
+def test_a_larger_session_offset_lets_agreement_between_live_items_lead() -> None:
+    config = RealtimeConfig(decay=1.0, session_offset=10)
+    ranked, _ = realtime.session_ranking([0, 5], FLAT.get, config)
+    assert ranked[0] == 9  # 2/15 against 1/11
 
 
 def test_live_items_are_not_their_own_candidates_and_unknown_ones_bring_nothing() -> None:

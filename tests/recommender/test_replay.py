@@ -84,3 +84,18 @@ def test_live_events_help_new_and_known_users_on_the_synthetic_shop(shop: pd.Dat
     assert ndcg["itemknn+live"]["cold"] > 1.5 * ndcg["pop"]["cold"]
     assert ndcg["itemknn+live"]["warm"] > ndcg["itemknn"]["warm"]
     assert result.users["all"] == result.users["cold"] + result.users["warm"]
+
+
+def test_a_given_session_model_is_the_one_sessions_start_from(shop: pd.DataFrame) -> None:
+    from recommender.evaluation.replay import replay_model
+    from recommender.models import make_model
+    from recommender.models.session import session_model
+
+    data = prepare_replay(shop, reveal=3, cold_share=0.3, seed=1)
+    model = make_model("als", {"factors": 8, "iterations": 3}).fit(data.train.matrix)
+    config = RealtimeConfig()
+    default = replay_model(model, data, 10, config)
+    given = replay_model(model, data, 10, config, session_model(model, data.train.matrix))
+    assert all((a == b).all() for a, b in zip(default, given, strict=True))
+    own = replay_model(model, data, 10, config, model)  # ALS's factor cosines instead
+    assert (own[0] == default[0]).all() and not (own[1] == default[1]).all()
