@@ -3,12 +3,11 @@
 Three measurements, each in the same run on the same data (this machine's cores):
 
 1. quality: ml-100k, stratified 0.75, seed 42, equal weights (``view=1,purchase=1``), the
-   half-life of ``recsys.toml``'s default (30 days; ``--half-life-days``), ALS defaults
+   half-life of ``recsys.toml``'s default (30 days; ``--half-life-days``) and none, ALS defaults
    (``factors`` 64, ``iterations`` 15, ``regularization`` 15, ``alpha`` 2). implicit's fit
-   (``ALSRecommender``) against Spark MLlib's (``training.spark.als.SparkALS``, ``regParam`` =
-   ``regularization * users / nonzeros``), both scored by ``recommender.evaluation`` on the same
-   split: fit seconds and test nDCG@10 (target: within 0.02). Repeated without time decay, for
-   information.
+   (``ALSRecommender``) against Spark MLlib's (``training.spark.als.SparkALS``, ``regParam``
+   from ``reg_param``), both scored by ``recommender.evaluation`` on the same split: fit seconds
+   and test nDCG@10 (target: within 0.02, with and without decay).
 2. training throughput: ``--rows`` synthetic events (``bench_matrix``'s generator), loaded and
    turned into the confidence matrix (``load_events`` + ``build_interactions``: the driver's part
    of a Spark job too), then one ALS fit of all of them with each engine.
@@ -18,12 +17,13 @@ Three measurements, each in the same run on the same data (this machine's cores)
    byte (every per-user hash), and Redis bytes per user are read with ``MEMORY USAGE``.
 
 Results go to the ``## bench_spark`` section of ``benchmarks/RESULTS.md``; ``docs/scaling.md``
-derives its sizing from them.
+derives its sizing from them. ``--only quality`` runs the first part alone and replaces only its
+paragraph, table and difference line in the section (the rest stays from the last full run).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_spark.py [--ml100k ../shared/data/ml-100k/events.csv]
-        [--rows 2000000] [--users 100000] [--items 5000]
+        [--rows 2000000] [--users 100000] [--items 5000] [--only quality]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ from training.spark.session import spark_session  # noqa: E402
 from training.spec import TrainSpec  # noqa: E402
 
 SECTION = "## bench_spark"
+QUALITY, TRAINING = "**Quality** — ", "**Training throughput** — "
+"""The first words of the quality part and of the part after it, in the section."""
 PARITY = 0.02
 EQUAL = {"view": 1.0, "purchase": 1.0}
 PUBLISH_PARAMS = {"factors": 64, "iterations": 10, "regularization": 0.01, "alpha": 1.0}
@@ -134,6 +136,40 @@ def publishing(spark: Any, users: int, items: int) -> dict[str, Any]:
     return out
 
 
+def quality_text(path: Path, half_life_days: float, q: dict[str, float], q0: dict[str, float],
+                 when: str = "") -> str:
+    """The quality part of the section: its paragraph, table and difference line."""
+    diffs = {f"{half_life_days:g} days": q["spark_ndcg"] - q["implicit_ndcg"],
+             "without decay": q0["spark_ndcg"] - q0["implicit_ndcg"]}
+    met = all(abs(diff) <= PARITY for diff in diffs.values())
+    return f"""{QUALITY}{when}ml-100k ({path.name}), stratified 0.75, seed 42, weights \
+`view=1,purchase=1`, ALS {DEFAULT_PARAMS["als"]}; Spark `regParam` = regularization x nnz / \
+sqrt(sum of users' squared rating counts x sum of items') (`reg_param`) = {q["reg_param"]:.4f}; \
+the same split and scoring (`recommender.evaluation`) for both:
+
+| half-life | engine | fit seconds | test nDCG@10 |
+|---|---|---:|---:|
+| {half_life_days:g} days | implicit (`ALSRecommender`) | {q["implicit_s"]:.2f} | \
+{q["implicit_ndcg"]:.4f} |
+| {half_life_days:g} days | Spark MLlib (`SparkALS`) | {q["spark_s"]:.2f} | \
+{q["spark_ndcg"]:.4f} |
+| none | implicit | {q0["implicit_s"]:.2f} | {q0["implicit_ndcg"]:.4f} |
+| none | Spark MLlib | {q0["spark_s"]:.2f} | {q0["spark_ndcg"]:.4f} |
+
+Difference Spark - implicit: {", ".join(f"**{d:+.4f}** {k}" for k, d in diffs.items())} \
+(target within {PARITY} for both: {"met" if met else "missed"}).
+"""
+
+
+def replace_quality(out: Path, text: str) -> None:
+    """Replace the quality part of ``out``'s section, from its first words to the next part's."""
+    old = out.read_text(encoding="utf-8")
+    section = old.index(f"{SECTION}\n")
+    start = old.index(QUALITY, section)
+    end = old.index(TRAINING, start)
+    out.write_text(old[:start] + text + "\n" + old[end:], encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ml100k", type=Path,
@@ -144,6 +180,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--only", choices=["quality"],
+                        help="run this part alone and replace only its text in the section")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     spark = spark_session(args.master, shuffle_partitions=2 * cores)
@@ -153,34 +191,27 @@ def main() -> None:
     print("quality", q, flush=True)
     q0 = quality(spark, args.ml100k, 0.0)
     print("quality, no decay", q0, flush=True)
+    command = " ".join(["benchmarks/bench_spark.py", *sys.argv[1:]])
+    if args.only == "quality":
+        when = f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC alone (`{command}`; the training \
+and publish parts below are from the run above), "
+        text = quality_text(args.ml100k, args.half_life_days, q, q0, when)
+        print(text)
+        replace_quality(args.out, text)
+        print(f"wrote the quality part of the {SECTION} section of {args.out}")
+        spark.stop()
+        return
     t = training(spark, args.rows)
     print("training", t, flush=True)
     p = publishing(spark, args.users, args.items)
     print("publish", p, flush=True)
 
-    diff = q["spark_ndcg"] - q["implicit_ndcg"]
     als = DEFAULT_PARAMS["als"]
     body = f"""Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {cores} CPUs \
 (shared with other jobs), Python {platform.python_version()}, Spark {spark.version} \
-`{args.master}`; `{" ".join(["benchmarks/bench_spark.py", *sys.argv[1:]])}`.
+`{args.master}`; `{command}`.
 
-**Quality** — ml-100k ({args.ml100k.name}), stratified 0.75, seed 42, weights `view=1,purchase=1`, \
-ALS {als}; Spark `regParam` = regularization x users / nonzeros = {q["reg_param"]:.4f}; the \
-same split and scoring (`recommender.evaluation`) for both:
-
-| half-life | engine | fit seconds | test nDCG@10 |
-|---|---|---:|---:|
-| {args.half_life_days:g} days | implicit (`ALSRecommender`) | {q["implicit_s"]:.2f} | \
-{q["implicit_ndcg"]:.4f} |
-| {args.half_life_days:g} days | Spark MLlib (`SparkALS`) | {q["spark_s"]:.2f} | \
-{q["spark_ndcg"]:.4f} |
-| none | implicit | {q0["implicit_s"]:.2f} | {q0["implicit_ndcg"]:.4f} |
-| none | Spark MLlib | {q0["spark_s"]:.2f} | {q0["spark_ndcg"]:.4f} |
-
-Difference Spark - implicit at {args.half_life_days:g} days: **{diff:+.4f}** (target within \
-{PARITY}: {"met" if abs(diff) <= PARITY else "missed"}); without decay \
-{q0["spark_ndcg"] - q0["implicit_ndcg"]:+.4f}.
-
+{quality_text(args.ml100k, args.half_life_days, q, q0)}
 **Training throughput** — {t["rows"]:,} synthetic events (`bench_matrix` generator) -> \
 {t["users"]:,} x {t["items"]:,}, {t["nnz"]:,} non-zeros; ALS {als}:
 
