@@ -159,9 +159,9 @@ def test_ranking_unseen_items_matches_the_models_own_filtering(
     dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recommender.models import make_model
-    from training.publish_lists import SeenItems, rank_unseen
+    from training.publish_ranking import Ranker, SeenItems, rank_unseen
 
-    monkeypatch.setattr("training.publish_lists.DENSE_MASK_CELLS", dense_cells)
+    monkeypatch.setattr("training.publish_ranking.DENSE_MASK_CELLS", dense_cells)
     rng = np.random.default_rng(3)
     n_users, n_items = 300, 120
     density = np.where(np.arange(n_users)[:, None] < 20, 0.6, 0.08)  # 20 heavy users
@@ -170,11 +170,43 @@ def test_ranking_unseen_items_matches_the_models_own_filtering(
     cand = np.sort(rng.choice(n_items, 90, replace=False))
     rows = np.arange(n_users)
     expected, _ = model.recommend(rows, matrix, N=25, items=cand)
-    got, scores = rank_unseen(model, rows, SeenItems(matrix), cand, 25)
+    with Ranker(model, rng.random(n_items), threads=2) as ranker:
+        got, scores = rank_unseen(ranker, rows, SeenItems(matrix), cand, 25)
     assert np.array_equal(got, expected)
     assert np.all(np.diff(scores, axis=1)[got[:, 1:] >= 0] <= 0)
     heavy = matrix[:20].multiply(sparse.csr_matrix(np.isin(np.arange(n_items), cand))).sum(1)
     assert (np.asarray(heavy).ravel() > 32).any(), "the test needs users beyond the tiers"
+
+
+def test_ranking_in_popularity_order_answers_what_the_model_does_equal_scores_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender.models import make_model
+    from training.publish_ranking import Ranker, SeenItems, ask_model
+
+    monkeypatch.setattr("training.publish_ranking.PART_ROWS", 200)  # groups in parts
+    rng = np.random.default_rng(5)
+    n_users, n_items = 450, 90
+    matrix = sparse.csr_matrix((rng.random((n_users, n_items)) < 0.1).astype(np.float32))
+    model = make_model("als", {"factors": 4, "iterations": 2}).fit(matrix)
+    native = model.model
+    native.item_factors = native.item_factors[np.arange(n_items) // 3]  # equal scores in threes
+    cand = np.sort(rng.choice(n_items, 70, replace=False))
+    rows = np.arange(n_users)
+    seen = SeenItems(matrix)
+    with Ranker(model, rng.random(n_items), threads=2) as ranker:
+        answers = [(group, *answer()) for group, answer in ask_model(ranker, rows, seen, cand, 10)]
+    ties = edges = 0
+    for group, ids, scores in answers:
+        k = ids.shape[1]
+        expected = model.recommend(rows[group], matrix[group], N=k,
+                                   filter_already_liked_items=False, items=cand)
+        assert np.array_equal(ids, expected[0]) and np.array_equal(scores, expected[1])
+        deeper = model.recommend(rows[group], matrix[group], N=k + 1,
+                                 filter_already_liked_items=False, items=cand)[1]
+        ties += int((scores[:, 1:] == scores[:, :-1]).sum())
+        edges += int((deeper[:, k - 1] == deeper[:, k]).sum())
+    assert ties and edges, "the test needs equal scores within the lists and at their ends"
 
 
 def _publish_as(client: redis.Redis, prefix: str, name: str) -> PublishStats:
