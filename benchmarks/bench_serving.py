@@ -1043,7 +1043,7 @@ def main() -> None:
                           f"{THROUGHPUT_TARGET:.1f}x); p99 ours/reference per round "
                           f"{', '.join(_num(r, '.2f') for r in summary.p99)}, mean "
                           f"{_num(summary.mean_p99, '.2f')}x (target <= {P99_TARGET:.1f}x)")
-                    text += render_rounds(data, results, summary, live)
+                    text += ("\n" if text else "") + render_rounds(data, results, summary, live)
                 if args.breakdown:
                     breakdown = run_breakdown(url, data, args.breakdown_seconds,
                                               args.breakdown_concurrency, Path(tmp))
