@@ -208,19 +208,6 @@ Asked = list[tuple[np.ndarray, Answer]]
 """What the model was asked, per group of users: (their positions in the batch, the answer)."""
 
 
-def rank_unseen(
-    ranker: Ranker, rows: np.ndarray, seen: SeenItems, cand: np.ndarray, n: int
-) -> IdsAndScores:
-    """The top ``n`` candidates of each user that the user has not seen.
-
-    ``rows`` are the users' indices in the model, ``seen`` their training rows, ``cand`` sorted
-    item indices. Rows come back padded with ``-1`` / ``-inf`` where a user has fewer than ``n``
-    unseen candidates. The two halves, ``ask_model`` and ``keep_unseen``, can run on different
-    threads.
-    """
-    return keep_unseen(seen, n, ask_model(ranker, rows, seen, cand, n))
-
-
 def ask_model(
     ranker: Ranker, rows: np.ndarray, seen: SeenItems, cand: np.ndarray, n: int
 ) -> Asked:

@@ -159,7 +159,7 @@ def test_ranking_unseen_items_matches_the_models_own_filtering(
     dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recommender.models import make_model
-    from training.publish_ranking import Ranker, SeenItems, rank_unseen
+    from training.publish_ranking import Ranker, SeenItems, ask_model, keep_unseen
 
     monkeypatch.setattr("training.publish_ranking.DENSE_MASK_CELLS", dense_cells)
     rng = np.random.default_rng(3)
@@ -171,7 +171,8 @@ def test_ranking_unseen_items_matches_the_models_own_filtering(
     rows = np.arange(n_users)
     expected, _ = model.recommend(rows, matrix, N=25, items=cand)
     with Ranker(model, rng.random(n_items), threads=2) as ranker:
-        got, scores = rank_unseen(ranker, rows, SeenItems(matrix), cand, 25)
+        seen = SeenItems(matrix)
+        got, scores = keep_unseen(seen, 25, ask_model(ranker, rows, seen, cand, 25))
     assert np.array_equal(got, expected)
     assert np.all(np.diff(scores, axis=1)[got[:, 1:] >= 0] <= 0)
     heavy = matrix[:20].multiply(sparse.csr_matrix(np.isin(np.arange(n_items), cand))).sum(1)
