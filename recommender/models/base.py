@@ -153,14 +153,25 @@ class Recommender(ABC):
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(str(data[_META_KEY]))
             arrays = {key: data[key] for key in data.files if key != _META_KEY}
-        cls = Recommender.registry.get(meta["model"])
+        try:
+            return Recommender.restore(meta["model"], meta["params"], arrays,
+                                       int(meta["n_items"]))
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+
+    @staticmethod
+    def restore(model: str, params: dict[str, Any], arrays: dict[str, np.ndarray],
+                n_items: int) -> Recommender:
+        """The fitted ``model`` (a registered name) of ``params`` and its ``arrays`` (what
+        ``load`` reads; Spark's publish builds one per block of users)."""
+        cls = Recommender.registry.get(model)
         if cls is None:
-            raise ModelError(f"{path}: unknown model type {meta['model']!r}")
-        model = cls(**meta["params"])
-        model._from_arrays(arrays)
-        model.n_items = int(meta["n_items"])
-        model.fitted = True
-        return model
+            raise ModelError(f"unknown model type {model!r}")
+        restored = cls(**params)
+        restored._from_arrays(arrays)
+        restored.n_items = n_items
+        restored.fitted = True
+        return restored
 
     def _batch_rows(self) -> int:
         return max(1, min(_BATCH_ROWS, _BATCH_CELLS // max(self.n_items, 1)))

@@ -54,11 +54,9 @@ class BlockJob:
 
     def block_model(self, user_factors: np.ndarray) -> Recommender:
         """The model restricted to a block of users: their factors, every item's."""
-        model = Recommender.registry[self.model](**self.params)
-        model._from_arrays({"user_factors": user_factors, "item_factors": self.item_factors})
-        model.n_items = len(self.item_factors)
-        model.fitted = True
-        return model
+        return Recommender.restore(self.model, self.params, {
+            "user_factors": user_factors, "item_factors": self.item_factors},
+            len(self.item_factors))
 
 
 def _rows(lists: pd.Series, values: pd.Series | None, n_cols: int) -> sparse.csr_matrix:
