@@ -105,8 +105,12 @@ def test_unknown_versions_and_models_are_clear_errors(
 
 
 def test_models_list_shows_versions_aliases_and_metrics(
-    versions: tuple[str, dict[str, float]],
+    versions: tuple[str, dict[str, float]], redis_url: str, prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the test Redis: without a URL the command would start the embedded one under .recsys/
+    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+    monkeypatch.setenv("RECSYS_PREFIX", prefix)
     name, ndcg = versions
     promote(name, "2", CHAMPION, force=True)
     infos = list_versions(name)
