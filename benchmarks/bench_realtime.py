@@ -76,7 +76,7 @@ def make_view(n_items: int, rng: np.random.Generator) -> VersionView:
         index_of={item: i for i, item in enumerate(ids)}, kind_of=["product"] * n_items,
         category_of=categories, repeatable=[False] * n_items, slot_member={}, slot_flags={},
         popular={}, new_items={}, new_item_ids={},
-        similar_of=dict(enumerate(blobs)), decoded={}, title_of=[None] * n_items)
+        similar_of=dict(enumerate(blobs)), title_of=[None] * n_items)
 
 
 def median_us(call: object, repeat: int) -> float:

@@ -290,7 +290,6 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     config, index_of, ids = view.realtime, view.index_of, view.item_ids
     again = not_again(view, recent)
     indices = [index_of[item["item_id"]] for item in items]  # type: ignore[index]
-    kept = [index for index in indices if index not in again]
     ranked, source = realtime.session_ranking(recent, view.neighbours, config)
     session: list[int] = []
     if ranked:
@@ -302,6 +301,7 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
         out = [item for item, index in zip(items, indices, strict=True) if index not in again][:n]
     else:
         by_index = dict(zip(indices, items, strict=True))
+        kept = [index for index in indices if index not in again]
         out = []
         for entry in realtime.fuse(kept, session, weight, config.offset, n):
             score = round(entry.score * 100, 4)

@@ -7,7 +7,7 @@ where list indexing beats numpy scalar access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -54,10 +54,10 @@ class VersionView:
     new_item_ids: dict[str, list[int]]
     similar_of: dict[int, bytes]
     """Item index -> its encoded similar-items list (real time; empty when it is off)."""
-    decoded: dict[int, tuple[list[int], list[float]]]
-    """``neighbours``' cache: at most ``DECODED_NEIGHBOURS`` decoded lists."""
     title_of: list[str | None]
     """Item index -> its catalog title (``None``: the catalog has none)."""
+    decoded: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    """``neighbours``' cache: at most ``DECODED_NEIGHBOURS`` decoded lists."""
 
     @property
     def model(self) -> dict[str, str]:
@@ -158,6 +158,5 @@ class VersionView:
             new_item_ids={name: ranked.items.tolist() for name, ranked in new_items.items()},
             similar_of={index_of[item.decode()]: blob for item, blob in blobs.similar.items()
                         if item.decode() in index_of},
-            decoded={},
             title_of=[title or None for title in table.column("title").to_pylist()],
         )

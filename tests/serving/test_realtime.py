@@ -127,3 +127,24 @@ async def test_a_version_published_with_real_time_off_keeps_no_live_state(
     assert body["fallback"] is True
     assert redis_client.exists(Keys(prefix).recent("visitor")) == 0
     assert not list(redis_client.scan_iter(f"{prefix}*trend*"))
+
+
+async def test_decoded_similar_lists_are_kept_in_a_bounded_cache(
+    api: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serving import version
+    from storage.codec import decode_list
+
+    monkeypatch.setattr(version, "DECODED_NEIGHBOURS", 2)
+    view = await app.state.live.current()
+    items = sorted(view.similar_of)[:3]
+    assert len(items) == 3, "the world needs three items with similar lists"
+    for item in items:
+        got = view.neighbours(item)
+        assert got is view.neighbours(item)  # decoded once
+        expected = decode_list(view.similar_of[item])
+        depth = view.realtime.session_depth
+        assert got[0] == expected.items[:depth].tolist()
+        assert got[1] == pytest.approx(expected.scores[:depth].tolist())
+        assert len(view.decoded) <= 2
+    assert view.neighbours(10**9) is None  # no list: nothing decoded, nothing kept
