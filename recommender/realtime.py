@@ -47,31 +47,38 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
                     ) -> tuple[list[int], dict[int, int]]:
     """Session candidates best first, and candidate -> the live item that brought it.
 
-    ``recent`` are the user's live items, oldest first (see the module docstring).
+    ``recent`` are the user's live items, oldest first (see the module docstring). A similar
+    list names an item once, as publish writes them.
     """
     newest = list(dict.fromkeys(reversed(recent)))[: config.session_items]
     depth = config.session_depth
-    shares = _shares(config.session_offset, depth)
     total: dict[int, float] = {}
     best: dict[int, float] = {}
     source: dict[int, int] = {}
-    weight = 1.0
-    for item in newest:
+    for age, item in enumerate(newest):
         found = neighbours(item)
-        if found is not None:
-            items, scores = found
-            n = min(depth, len(items), len(scores))
-            while n and scores[n - 1] <= 0:  # best first: the tail that is not similar at all
-                n -= 1
-            for other, share in zip(items[:n], shares, strict=False):
-                value = weight * share
-                if other in total:
-                    total[other] += value
-                    if value > best[other]:
-                        best[other], source[other] = value, item
-                else:
-                    total[other], best[other], source[other] = value, value, item
-        weight *= config.decay
+        if found is None:
+            continue
+        items, scores = found
+        n = min(depth, len(items), len(scores))
+        while n and scores[n - 1] <= 0:  # best first: the tail that is not similar at all
+            n -= 1
+        values = _values(config.session_offset, depth, config.decay, age)
+        if not total:  # the first list adds to nothing: built in C, a session's common case
+            total.update(zip(items[:n], values, strict=False))
+            best.update(total)
+            source.update(dict.fromkeys(total, item))
+            continue
+        get = total.get
+        for other, value in zip(items[:n], values, strict=False):
+            before = get(other)
+            if before is None:
+                total[other] = best[other] = value
+                source[other] = item
+            else:
+                total[other] = before + value
+                if value > best[other]:
+                    best[other], source[other] = value, item
     for item in newest:
         total.pop(item, None)
     ranked = sorted(total, key=total.__getitem__, reverse=True)
@@ -79,9 +86,13 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
 
 
 @cache
-def _shares(offset: int, depth: int) -> tuple[float, ...]:
-    """``1 / (offset + r)`` for the ranks r = 1 .. ``depth``."""
-    return tuple(1.0 / (offset + rank) for rank in range(1, depth + 1))
+def _values(offset: int, depth: int, decay: float, age: int) -> tuple[float, ...]:
+    """What the similar item at each rank r = 1 .. ``depth`` of the live item ``age`` places
+    from the newest adds: ``decay ** age / (offset + r)``."""
+    weight = 1.0
+    for _ in range(age):
+        weight *= decay
+    return tuple(weight * (1.0 / (offset + rank)) for rank in range(1, depth + 1))
 
 
 def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int,
@@ -95,7 +106,7 @@ def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int
             scores[item] = from_first[item] = 1.0 / (offset + rank)
     for rank, item in enumerate(second, start=1):
         scores[item] = scores.get(item, 0.0) + weight / (offset + rank)
-    order = sorted(scores, key=lambda item: -scores[item])[:n]  # stable: first's order on ties
+    order = sorted(scores, key=scores.__getitem__, reverse=True)[:n]  # stable: ties keep first
     return [Fused(item, scores[item], scores[item] - from_first.get(item, 0.0)
                   > from_first.get(item, 0.0)) for item in order]
 
