@@ -119,9 +119,9 @@ class VersionView:
 
     @classmethod
     def from_blobs(cls, namespace: str, keys: VersionKeys, blobs: VersionBlobs) -> VersionView:
-        if blobs.meta is None or blobs.items is None:
+        manifest = blobs.manifest
+        if manifest is None or blobs.items is None:
             raise incomplete(namespace)
-        manifest = Manifest.from_bytes(blobs.meta)
         rules = manifest.rules
         table = pa.ipc.open_stream(blobs.items).read_all()
         new_items = {k.decode(): decode_list(v) for k, v in blobs.new_items.items()}

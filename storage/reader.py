@@ -43,7 +43,8 @@ class Bundle:
 class VersionBlobs:
     """The raw, immutable parts of a published version that serving keeps in memory."""
 
-    meta: bytes | None
+    manifest: Manifest | None
+    """The version's manifest, parsed (``None``: its ``meta`` key is missing)."""
     items: bytes | None
     popular: dict[bytes, bytes]
     new_items: dict[bytes, bytes]
@@ -113,7 +114,7 @@ class Store:
             for part in await self.pipeline(lambda pipe: [
                     pipe.hgetall(key(bucket)) for bucket in range(manifest.item_buckets)]):
                 similar.update(part)
-        return VersionBlobs(meta, items, popular, new_items, similar)
+        return VersionBlobs(manifest, items, popular, new_items, similar)
 
     async def pipeline(self, queue: Callable[[Any], object]) -> list[Any]:
         """Run the commands ``queue(pipe)`` puts on a non-transactional pipeline (routed per
