@@ -207,7 +207,7 @@ class _Lane:
             connection = None
             try:
                 async with asyncio.timeout(self._timeout):
-                    connection = self._idle.pop() if self._idle else await self._connect()
+                    connection = self._idle_connection() or await self._connect()
                     replies = await connection.call(commands, count)
             except TimeoutError as exc:
                 if connection is not None:
@@ -222,6 +222,15 @@ class _Lane:
             if isinstance(reply, redis.exceptions.ResponseError):
                 raise reply
         return replies
+
+    def _idle_connection(self) -> _Connection | None:
+        """An idle connection still open; those the server closed meanwhile (a restart closes
+        them all) are dropped, so that a call does not try them one by one."""
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.open:
+                return connection
+        return None
 
     async def _connect(self) -> _Connection:
         address, loop = self._address, asyncio.get_running_loop()
@@ -266,6 +275,11 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+
+    @property
+    def open(self) -> bool:
+        """Not closed, by us or by the server, as far as the event loop has seen."""
+        return self._transport is not None
 
     def data_received(self, data: bytes) -> None:
         reader, replies = self._reader, self._replies

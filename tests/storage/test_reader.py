@@ -80,8 +80,8 @@ def test_an_error_reply_is_raised_and_the_connection_stays_usable(
 def test_a_restarted_server_is_reconnected_to(redis_process: RedisProcess) -> None:
     async def scenario() -> list[bytes | None]:
         store = Store.connect(redis_process.url, "")
-        try:
-            await store.bundle("u1", ["h"])
+        try:  # several idle connections, all broken by the restart: none is tried twice
+            await asyncio.gather(*(store.bundle("u1", ["h"]) for _ in range(4)))
             redis_process.stop()
             redis_process.start()
             redis.Redis.from_url(redis_process.url).hset("h", "u1", b"back")
