@@ -970,6 +970,16 @@ Redis on the same 2 cores), which is why a request costs more here than its Pyth
 What is left of real time is the session ranking itself (about 10% of the server's samples \
 under wrk with 5 live items a user: 150 dictionary updates a request in Python; a numpy \
 version measured 3x slower at this size).
+- **2026-11-30 (third session), where real time's cost is** (in-process, the whole ASGI app \
+called directly on the shop data, CPU per request, 3 alternating passes of 3,000 requests): \
+about 225 µs without live items, 360 µs with 5. Of the difference, `with_session` took 60-120 \
+µs (the session ranking 35-70 µs, `fuse` 8-17 µs), the rest is the longer personalized merge \
+(n + 5 items) and response. The session ranking now adds the newest item's list in C and \
+caches each age's rank values (27 µs against 30 µs a call, the same output on 20,000 fuzzed \
+sessions; `bench_realtime`'s added cost 68 -> 52 µs). Compiling `recommender/realtime.py` and \
+`serving/ranking.py` with mypyc gained nothing (`bench_realtime` at 5,000 items: 69 µs \
+compiled against 66 µs interpreted; the code is dictionary and float work on Python objects). \
+No lever measured here closes the 1.0x gap with live state in Python.
 - FastAPI's OpenTelemetry hooks looked up the providers on every request (about 15 µs): off \
 unless `RECSYS_OTEL=true`.
 """
