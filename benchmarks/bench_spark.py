@@ -7,7 +7,9 @@ Three measurements, each in the same run on the same data (this machine's cores)
    (``factors`` 64, ``iterations`` 15, ``regularization`` 15, ``alpha`` 2). implicit's fit
    (``ALSRecommender``) against Spark MLlib's (``training.spark.als.SparkALS``, ``regParam``
    from ``reg_param``), both scored by ``recommender.evaluation`` on the same split: fit seconds
-   and test nDCG@10 (target: within 0.02, with and without decay).
+   and test nDCG@10 (target: within 0.02, with and without decay). Then the same with
+   implicit's ``regularization`` chosen on validation (the split ``recsys tune`` carves from the
+   train part, test unseen) and Spark given its mapping of that value.
 2. training throughput: ``--rows`` synthetic events (``bench_matrix``'s generator), loaded and
    turned into the confidence matrix (``load_events`` + ``build_interactions``: the driver's part
    of a Spark job too), then one ALS fit of all of them with each engine; and, for information,
@@ -49,6 +51,7 @@ from shop_synth import private_redis, synthetic_shop, write_section  # noqa: E40
 from recommender.config import DEFAULT_WEIGHTS, RecsysConfig  # noqa: E402
 from recommender.data import load_events  # noqa: E402
 from recommender.evaluation import evaluate_model  # noqa: E402
+from recommender.evaluation.splits import split_events  # noqa: E402
 from recommender.matrix import build_interactions  # noqa: E402
 from recommender.models import DEFAULT_PARAMS, ALSRecommender  # noqa: E402
 from storage.connect import SyncClient, connect  # noqa: E402
@@ -60,11 +63,14 @@ from training.spark.als import SparkALS  # noqa: E402
 from training.spark.publish import SparkUserLists  # noqa: E402
 from training.spark.session import spark_session  # noqa: E402
 from training.spec import TrainSpec  # noqa: E402
+from training.tune import validation_data  # noqa: E402
 
 SECTION = "## bench_spark"
 QUALITY, TRAINING = "**Quality** — ", "**Training throughput** — "
 """The first words of the quality part and of the part after it, in the section."""
 PARITY = 0.02
+REGULARIZATION_GRID = (8.0, 15.0, 30.0, 60.0)
+"""implicit's ``regularization`` values tried on validation for the tuned comparison."""
 EQUAL = {"view": 1.0, "purchase": 1.0}
 PUBLISH_PARAMS = {"factors": 64, "iterations": 10, "regularization": 0.01, "alpha": 1.0}
 """bench_publish's model, so that the two publish benchmarks compare."""
@@ -77,9 +83,10 @@ def timed(job: Any, *args: Any) -> tuple[Any, float]:
 
 
 def quality(spark: Any, path: Path, half_life_days: float,
-            weights: dict[str, float] = EQUAL) -> dict[str, float]:
+            weights: dict[str, float] = EQUAL, tune: bool = False) -> dict[str, float]:
     """Fit seconds and test nDCG@10 of both engines on the stratified 0.75 split of ``path``'s
-    events (ml-100k; the training part's power-law events)."""
+    events (ml-100k; the training part's power-law events). With ``tune``, also both engines
+    with implicit's ``regularization`` chosen on validation (``tuned_regularization``)."""
     frame = load_events(path, event_types=set(weights)).frame
     spec = TrainSpec(model="als", weights=weights, half_life_days=half_life_days)
     data = prepare_split(frame, spec)
@@ -90,7 +97,25 @@ def quality(spark: Any, path: Path, half_life_days: float,
         out[f"{name}_ndcg"] = evaluate_model(model, data, fit=False)["ndcg@10"]
         if isinstance(model, SparkALS):
             out["reg_param"] = model.spark_params["regParam"]
+    if tune:
+        out["tuned"] = regularization = tuned_regularization(frame, spec)
+        for name, model in (("implicit", ALSRecommender(regularization=regularization)),
+                            ("spark", SparkALS(spark, regularization=regularization))):
+            out[f"tuned_{name}_ndcg"] = evaluate_model(model, data, fit=True)["ndcg@10"]
+            if isinstance(model, SparkALS):
+                out["tuned_reg_param"] = model.spark_params["regParam"]
     return out
+
+
+def tuned_regularization(frame: Any, spec: TrainSpec) -> float:
+    """implicit's ``regularization`` of ``REGULARIZATION_GRID`` with the best nDCG@10 on the
+    validation split that ``recsys tune`` carves from the train part (the test part unseen)."""
+    split = split_events(frame, spec.protocol, spec.ratio, spec.seed)
+    validation = validation_data(split.train, spec)
+    scores = {value: evaluate_model(ALSRecommender(regularization=value), validation,
+                                    fit=True)["ndcg@10"] for value in REGULARIZATION_GRID}
+    print("validation nDCG@10 by regularization", scores, flush=True)
+    return max(scores, key=scores.__getitem__)
 
 
 def training(spark: Any, rows: int) -> dict[str, float]:
@@ -161,7 +186,24 @@ nonzeros (`reg_param`) = {q["reg_param"]:.4f}; the same split and scoring \
 
 Difference Spark - implicit (target within {PARITY}): {"; ".join(
     f"**{d:+.4f}** {k}, {'met' if abs(d) <= PARITY else 'missed'}" for k, d in diffs.items())}.
+
+With implicit's `regularization` chosen on validation instead (of {", ".join(
+    f"{v:g}" for v in REGULARIZATION_GRID)}, best nDCG@10 on the fit/validation split that \
+`recsys tune` carves from the train part; the test part unseen) and Spark given its mapping:
+
+| half-life | chosen `regularization` | Spark `regParam` | implicit test nDCG@10 | Spark test \
+nDCG@10 | Spark - implicit |
+|---|---:|---:|---:|---:|---:|
+{tuned_row(f"{half_life_days:g} days", q)}
+{tuned_row("none", q0)}
 """
+
+
+def tuned_row(label: str, q: dict[str, float]) -> str:
+    diff = q["tuned_spark_ndcg"] - q["tuned_implicit_ndcg"]
+    return (f"| {label} | {q['tuned']:g} | {q['tuned_reg_param']:.4f} | "
+            f"{q['tuned_implicit_ndcg']:.4f} | {q['tuned_spark_ndcg']:.4f} | **{diff:+.4f}** "
+            f"({'met' if abs(diff) <= PARITY else 'missed'}) |")
 
 
 def replace_quality(out: Path, text: str) -> None:
@@ -190,9 +232,9 @@ def main() -> None:
     spark = spark_session(args.master, shuffle_partitions=2 * cores)
     SparkALS(spark, factors=4, iterations=1).fit(_warmup_matrix())  # the JVM's first job
 
-    q = quality(spark, args.ml100k, args.half_life_days)
+    q = quality(spark, args.ml100k, args.half_life_days, tune=True)
     print("quality", q, flush=True)
-    q0 = quality(spark, args.ml100k, 0.0)
+    q0 = quality(spark, args.ml100k, 0.0, tune=True)
     print("quality, no decay", q0, flush=True)
     command = " ".join(["benchmarks/bench_spark.py", *sys.argv[1:]])
     if args.only == "quality":
