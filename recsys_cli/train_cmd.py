@@ -257,8 +257,8 @@ def _train_on_spark(
     events: Path, items: Path | None, spec: TrainSpec, experiment: str, register_as: str | None,
     alias: str | None, skip_invalid: bool, as_json: bool, spark_master: str, step: Step,
 ) -> None:
-    """``recsys train --engine spark``: the same job, ALS fitted on Spark
-    (``training.spark.train``)."""
+    """``recsys train --engine spark``: the same job, the events read, split and summed on Spark
+    (``training.spark.job_data``) and ALS fitted there (``training.spark.train``)."""
     from recommender.errors import ConfigError
 
     try:
@@ -269,13 +269,22 @@ def _train_on_spark(
         check_spark_model(spec.model)
     except ConfigError as exc:
         fail(f"--engine spark: {exc}")
-    frame, catalog = _read(events, items, spec, skip_invalid, step)
-    from training.job_data import prepare_job
+    from recommender.data import load_catalog
+    from recsys_cli.progress import Reporter
+    from training.spark.job_data import prepare_job_on_spark
     from training.spark.session import spark_session
 
-    job = prepare_job(frame, spec, step, catalog)
+    reporter, catalog = Reporter(), None
+    if items is not None:
+        with step(f"reading {items}"):
+            loaded = load_catalog(items, skip_invalid=skip_invalid)
+        reporter.skipped(loaded)
+        catalog = loaded.frame
     with step(f"starting Spark ({spark_master})"):
         spark = spark_session(spark_master)
+    job, load = prepare_job_on_spark(spark, events, spec, catalog, skip_invalid=skip_invalid,
+                                     step=step)  # the events stay on Spark
+    reporter.skipped(load)
     with mlflow_session():
         result = train_on_spark(job, spec, spark, experiment=experiment, catalog=catalog,
                                 register=register_as, alias=alias, step=step)

@@ -43,9 +43,36 @@ def fingerprint(events: pd.DataFrame, encoded: EncodedEvents | None = None) -> F
 
     ``encoded``, if given, is ``EncodedEvents.from_frame(events)``: its codes are reused.
     """
-    nanos = pd.to_datetime(events["timestamp"], utc=True).dt.as_unit("ns")
+    nanos = timestamp_nanos(events)
     if encoded is None:
         encoded = EncodedEvents.from_frame(events)
+    rows = row_hashes(encoded, nanos)
+    rows.sort()
+    empty = len(events) == 0
+    return Fingerprint(
+        rows=len(events),
+        users=len(encoded.user_ids),
+        items=len(encoded.item_ids),
+        start="" if empty else time_text(int(nanos.min())),
+        end="" if empty else time_text(int(nanos.max())),
+        content_hash=hashlib.sha256(sorted_bytes(rows)).hexdigest(),
+    )
+
+
+def timestamp_nanos(events: pd.DataFrame) -> np.ndarray:
+    """Each row's timestamp as UTC nanoseconds since the epoch (int64)."""
+    return pd.to_datetime(events["timestamp"], utc=True).dt.as_unit("ns").array.asi8
+
+
+def time_text(nanos: int) -> str:
+    """A fingerprint's ``start`` or ``end``: UTC nanoseconds in ISO-8601."""
+    return pd.Timestamp(nanos, unit="ns", tz="UTC").isoformat()
+
+
+def row_hashes(encoded: EncodedEvents, nanos: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of user, item, event type and time (unsigned; the content hash
+    digests them sorted, so it does not depend on row order or on how the rows were split into
+    files: ``training.spark.job_data`` hashes each file's rows apart)."""
     # rows = (((user * MIX) ^ item) * MIX ^ kind) * MIX ^ time, computed in place: a job's
     # memory is what costs here (fresh pages are slow on VMs), not the arithmetic.
     rows = _hashes(encoded.user_ids.index)[encoded.users]
@@ -55,18 +82,13 @@ def fingerprint(events: pd.DataFrame, encoded: EncodedEvents | None = None) -> F
         rows *= _MIX
         rows ^= np.take(hashes, codes, out=scratch)
     rows *= _MIX
-    rows ^= pd.util.hash_array(nanos.array.asi8)
-    rows.sort()
-    digest = hashlib.sha256(rows.astype("<u8", copy=False).data).hexdigest()
-    empty = len(events) == 0
-    return Fingerprint(
-        rows=len(events),
-        users=len(encoded.user_ids),
-        items=len(encoded.item_ids),
-        start="" if empty else nanos.min().isoformat(),
-        end="" if empty else nanos.max().isoformat(),
-        content_hash=digest,
-    )
+    rows ^= pd.util.hash_array(nanos)
+    return rows
+
+
+def sorted_bytes(rows: np.ndarray) -> memoryview:
+    """Sorted row hashes as the bytes the content hash digests (little-endian uint64)."""
+    return rows.astype("<u8", copy=False).data
 
 
 def _hashes(values: pd.Index | list[str]) -> np.ndarray:

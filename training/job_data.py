@@ -36,9 +36,11 @@ class JobData:
 
     ``split`` is the held-out evaluation (train matrix, test relevance, capped test users);
     ``everything`` the confidence matrix of all events, which the logged model is fitted on.
+    ``events`` is ``None`` when Spark prepared the job (``training.spark.job_data``): the raw
+    events stay there.
     """
 
-    events: pd.DataFrame
+    events: pd.DataFrame | None
     spec: TrainSpec
     fingerprint: Fingerprint
     split: EvalData

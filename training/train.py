@@ -84,7 +84,7 @@ def evaluate_spec(
 
 
 def fit_bundle(
-    events: pd.DataFrame,
+    events: pd.DataFrame | None,
     spec: TrainSpec,
     catalog: pd.DataFrame | None = None,
     data_fingerprint: Fingerprint | None = None,
@@ -93,10 +93,14 @@ def fit_bundle(
 ) -> ModelBundle:
     """Fit a model of ``spec`` on all of ``events``: the model that gets logged and served.
 
-    ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand.
+    ``interactions`` and ``data_fingerprint``, if given, are ``full_matrix(events, spec)`` and
+    ``fingerprint(events)`` made beforehand; ``events`` may then be ``None`` (prepared on Spark).
     """
-    if interactions is None:
-        interactions = full_matrix(events, spec)
+    if interactions is None or data_fingerprint is None:
+        if events is None:
+            raise ValueError("fit_bundle needs the events, or their matrix and fingerprint")
+        interactions = interactions or full_matrix(events, spec)
+        data_fingerprint = data_fingerprint or fingerprint(events)
     model = build(spec, interactions.items, catalog)
     model.fit(interactions.matrix)
     return ModelBundle(
@@ -104,7 +108,7 @@ def fit_bundle(
         interactions=interactions,
         catalog=catalog_subset(catalog),
         spec=spec.with_params(model.params),
-        fingerprint=data_fingerprint or fingerprint(events),
+        fingerprint=data_fingerprint,
     )
 
 
@@ -119,7 +123,7 @@ def log_metrics(part: str, metrics: dict[str, float]) -> None:
 
 
 def refit_and_log(
-    events: pd.DataFrame,
+    events: pd.DataFrame | None,
     spec: TrainSpec,
     catalog: pd.DataFrame | None,
     data_fingerprint: Fingerprint,
@@ -130,9 +134,10 @@ def refit_and_log(
 ) -> str | None:
     """Refit ``spec`` on all events and log it to the active run; returns the registered version.
 
-    ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand.
+    ``interactions``, if given, is ``full_matrix(events, spec)`` built beforehand (``events``
+    may then be ``None``).
     """
-    with step(f"refitting {spec.model} on all {len(events):,} events"):
+    with step(f"refitting {spec.model} on all {data_fingerprint.rows:,} events"):
         bundle = fit_bundle(events, spec, catalog, data_fingerprint, interactions, build)
     target = f" and registering it as {register!r}" if register else ""
     with step(f"logging the model{target}"):

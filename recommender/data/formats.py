@@ -69,15 +69,20 @@ def file_error(source: str, reason: str, column: str = "") -> DataError:
 def read_parts(path: str | Path, text_columns: Collection[str], *,
                directories: bool = False) -> Iterator[RawTable]:
     """The file at ``path`` or, with ``directories``, every ``*.parquet`` file below a directory."""
+    for file in part_files(path) if directories else [Path(path)]:
+        yield read_file(file, text_columns)
+
+
+def part_files(path: str | Path) -> list[Path]:
+    """``[path]`` for a file, else every ``*.parquet`` file below the directory, sorted (the order
+    of their rows in a load)."""
     path = Path(path)
-    if directories and path.is_dir():
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-        if not files:
-            raise file_error(str(path), "directory holds no *.parquet files")
-        for file in files:
-            yield read_file(file, text_columns)
-    else:
-        yield read_file(path, text_columns)
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise file_error(str(path), "directory holds no *.parquet files")
+    return files
 
 
 def read_file(path: str | Path, text_columns: Collection[str]) -> RawTable:

@@ -82,23 +82,36 @@ def prepare(
     train = encoded.interactions(weights, half_life_days, reference, rows=train_rows)
     repeatable = np.asarray(train.items.index.isin(list(repeatable_items)), dtype=bool)
     test, n_test_only, dropped = _relevance(encoded, weights, test_rows, train, repeatable)
+    return eval_data(train, test, repeatable, n_test_only, dropped,
+                     {"protocol": protocol, "ratio": float(ratio), "seed": int(seed),
+                      "train_rows": int(train_rows.sum()), "test_rows": int(test_rows.sum())})
+
+
+def eval_data(train: Interactions, test: sparse.csr_matrix, repeatable: np.ndarray,
+              n_test_only: int, dropped: int, split: dict[str, int | float | str]) -> EvalData:
+    """The ``EvalData`` of a split's train matrix and test relevance (``relevance_matrix``):
+    its evaluated users and summary (``split`` has the protocol, ratio, seed and row counts).
+
+    Raises ``ConfigError`` when no user has both a train item and a relevant test item.
+    """
     has_train = np.diff(train.matrix.indptr) > 0
     has_test = np.diff(test.indptr) > 0
     users = np.flatnonzero(has_train & has_test)
     if len(users) == 0:
         raise ConfigError(
-            f"the {protocol} split (ratio {ratio}) leaves no user with both a train item and a "
-            "relevant test item (weight > 0); try another --protocol or --ratio, or check --weights"
+            f"the {split['protocol']} split (ratio {split['ratio']}) leaves no user with both a "
+            "train item and a relevant test item (weight > 0); try another --protocol or "
+            "--ratio, or check --weights"
         )
     summary: dict[str, int | float | str] = {
-        "protocol": protocol,
-        "ratio": float(ratio),
-        "seed": int(seed),
-        "train_rows": int(train_rows.sum()),
+        "protocol": split["protocol"],
+        "ratio": split["ratio"],
+        "seed": split["seed"],
+        "train_rows": split["train_rows"],
         "train_users": int(has_train.sum()),
         "train_items": train.shape[1],
         "train_nnz": train.nnz,
-        "test_rows": int(test_rows.sum()),
+        "test_rows": split["test_rows"],
         "test_users": int(has_test.sum()),
         "test_items": int(np.count_nonzero(np.diff(test.tocsc().indptr))),
         "test_only_items": n_test_only,
@@ -128,7 +141,16 @@ def _relevance(
     unseen = cols < 0
     extra_codes, extra_ids = pd.factorize(item_codes[unseen])
     cols[unseen] = train.shape[1] + extra_codes
-    n_cols = train.shape[1] + len(extra_ids)
+    matrix, had = relevance_matrix(rows, cols, train, len(extra_ids), repeatable)
+    return matrix, len(extra_ids), had
+
+
+def relevance_matrix(rows: np.ndarray, cols: np.ndarray, train: Interactions, n_extra: int,
+                     repeatable: np.ndarray) -> tuple[sparse.csr_matrix, int]:
+    """Binary relevance of the (row, col) pairs of relevant test events in ``train``'s index
+    space (cols past ``train``'s items: the ``n_extra`` test-only items), without the pairs the
+    user already had in train unless repeatable; also the count of those left out."""
+    n_cols = train.shape[1] + n_extra
     matrix = sparse.csr_matrix(
         (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(train.shape[0], n_cols)
     )
@@ -137,7 +159,7 @@ def _relevance(
     had = _already_had(matrix, train.matrix, repeatable)
     matrix.data[had] = 0.0
     matrix.eliminate_zeros()
-    return matrix, len(extra_ids), int(had.sum())
+    return matrix, int(had.sum())
 
 
 def _already_had(test: sparse.csr_matrix, train: sparse.csr_matrix, repeatable: np.ndarray

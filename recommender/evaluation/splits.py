@@ -63,6 +63,12 @@ def split_events(events: pd.DataFrame, protocol: str, ratio: float = 0.75, seed:
     return Split(train=train, test=test, protocol=protocol, ratio=ratio, seed=seed)
 
 
+def check_protocol(protocol: str) -> None:
+    """A ``ConfigError`` unless ``protocol`` is one of ``PROTOCOLS``."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown --protocol {protocol!r}; valid values: {', '.join(PROTOCOLS)}")
+
+
 def check_ratio(ratio: float) -> None:
     """A ``ConfigError`` unless ``0 < ratio < 1`` (the train share of a split)."""
     if not 0.0 < ratio < 1.0:
@@ -76,8 +82,7 @@ def split_masks(
 
     ``users`` are integer codes, one per user (any numbering); see ``split_events`` for the rest.
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown --protocol {protocol!r}; valid values: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     check_ratio(ratio)
     if protocol == "temporal":
         return _temporal_masks(users, seconds, ratio)

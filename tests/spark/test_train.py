@@ -18,6 +18,7 @@ from recsys_cli.main import app
 from storage.connect import SyncClient
 from storage.keys import Keys
 from storage.live import read_pointers
+from training.fingerprint import fingerprint
 from training.job_data import prepare_job
 from training.model_store import load_version, metric_key
 from training.sink import write_partitions
@@ -80,6 +81,10 @@ def test_train_on_the_sinks_parquet_and_publish_on_spark_from_the_command_line(
     assert trained.exit_code == 0, trained.output
     payload = json.loads(trained.output.strip().splitlines()[-1])
     assert payload["engine"] == "spark" and payload["version"] == "1"
+    params = MlflowClient().get_run(payload["run_id"]).data.params  # read and split on Spark:
+    assert params["data.content_hash"] == fingerprint(shop.events).content_hash  # the same data
+    assert params["split.train_rows"] == str(prepare_job(shop.events, SPEC).split.summary[
+        "train_rows"])
 
     published = CliRunner().invoke(app, [
         "publish", f"{model_name}@champion", "--engine", "spark", "--spark-master", "local[2]",
