@@ -16,7 +16,7 @@ from recommender.errors import ConfigError, DataError
 from recommender.matrix import Interactions
 from recommender.synth import SynthData
 from training.job_data import JobData, prepare_job
-from training.spark.job_data import lerp, prepare_job_on_spark, quantile
+from training.spark.job_data import Kept, lerp, number, prepare_job_on_spark, quantile
 from training.spec import TrainSpec
 
 SPEC = TrainSpec(model="als", weights=dict(DEFAULT_WEIGHTS), half_life_days=30.0)
@@ -28,8 +28,8 @@ def parts(shop: SynthData, tmp_path_factory: pytest.TempPathFactory) -> Path:
     with an ``event_id`` column."""
     folder = tmp_path_factory.mktemp("parts")
     events = shop.events.assign(event_id=[f"e{i}" for i in range(len(shop.events))])
-    for number, chunk in enumerate(np.array_split(np.arange(len(events)), 3)):
-        place = folder / f"date=2026-11-0{number + 1}"
+    for day, chunk in enumerate(np.array_split(np.arange(len(events)), 3)):
+        place = folder / f"date=2026-11-0{day + 1}"
         place.mkdir()
         events.iloc[chunk].to_parquet(place / "part-0.parquet", index=False)
     return folder
@@ -127,3 +127,27 @@ def test_the_temporal_cut_is_numpys_quantile(spark: SparkSession, ratio: float) 
     frame = spark.createDataFrame(pd.DataFrame({"seconds": values}))
     assert quantile(frame, "seconds", ratio) == float(np.quantile(values, ratio))
     assert lerp(1.0, 3.0, 0.75) == float(np.quantile([1.0, 3.0], 0.75))
+
+
+def test_numbering_follows_first_appearance_across_many_partitions(spark: SparkSession) -> None:
+    rng = np.random.default_rng(5)
+    values = [f"u{v}" for v in rng.integers(0, 900, 5000)]  # repeats, in a shuffled order
+    frame = spark.createDataFrame(pd.DataFrame({
+        "file": np.repeat([0, 1], 2500).astype(np.int32), "position": np.tile(np.arange(2500), 2),
+        "user_id": values}))
+    saved = {key: spark.conf.get(key) for key in ("spark.sql.shuffle.partitions",
+                                                  "spark.sql.adaptive.enabled")}
+    spark.conf.set("spark.sql.shuffle.partitions", "7")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    keep = Kept()
+    try:
+        codes, ids = number(frame, "user_id", "user", keep)
+        assert codes.rdd.getNumPartitions() == 7
+        expected = list(dict.fromkeys(values))
+        assert list(ids.ids) == expected
+        got = dict(codes.collect())
+        assert [got[value] for value in expected] == list(range(len(expected)))
+    finally:
+        keep.release()
+        for key, value in saved.items():
+            spark.conf.set(key, value)

@@ -2,6 +2,8 @@
 
 - ``session``: the Spark session every job uses (``spark_session``).
 - ``als``: ALS fitted with Spark MLlib (``SparkALS``), saved as the ``als`` model it equals.
+- ``job_data``: the train job's data prepared on Spark (``prepare_job_on_spark``): the events
+  read, split, weighed and summed there; the driver gets matrices, not events.
 - ``train``: ``recsys train --engine spark``: ``training.train.train`` with ``SparkALS``.
 - ``publish``: ``recsys publish --engine spark``: the per-user lists written from Spark
   partitions (``SparkUserLists``); the rest of the publish is ``training.publish``'s.

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -56,6 +57,8 @@ ORDER = ("file", "position")
 ROWS = ("file int, position long, user_id string, item_id string, event string, "
         "seconds double, nanos long, event_id string, hash long, meta string")
 """A loaded file's rows; one more row per file carries ``meta`` (what was read, or its error)."""
+BATCH_ROWS = 65_536
+"""Rows per Arrow batch a file's task hands to Spark."""
 _SIGN = -(2**63)
 """Row hashes are unsigned; Spark's longs are signed: xor with this sorts them as unsigned."""
 
@@ -134,7 +137,7 @@ def read_events(spark: SparkSession, path: str | Path, event_types: frozenset[st
     files = [str(file) for file in part_files(path)]
     listing = spark.createDataFrame(
         spark.sparkContext.parallelize(list(enumerate(files)), len(files)), "file int, path string")
-    loaded = keep(listing.mapInPandas(_loader(event_types, skip_invalid), ROWS))
+    loaded = keep(listing.mapInArrow(_loader(event_types, skip_invalid), ROWS))
     found = sorted((row.file, json.loads(row.meta))
                    for row in loaded.where(F.col("meta").isNotNull()).select("file", "meta")
                    .collect())
@@ -155,12 +158,12 @@ def read_events(spark: SparkSession, path: str | Path, event_types: frozenset[st
 
 
 def _loader(event_types: frozenset[str], skip_invalid: bool
-            ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The ``mapInPandas`` function: each listed file loaded by ``load_events``."""
+            ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function: each listed file loaded by ``load_events``."""
 
-    def load(listings: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def load(listings: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for listing in listings:
-            for file, path in zip(listing["file"].tolist(), listing["path"].tolist(),
+            for file, path in zip(listing["file"].to_pylist(), listing["path"].to_pylist(),
                                   strict=True):
                 yield from _load_file(int(file), path, event_types, skip_invalid)
 
@@ -168,7 +171,7 @@ def _loader(event_types: frozenset[str], skip_invalid: bool
 
 
 def _load_file(file: int, path: str, event_types: frozenset[str], skip_invalid: bool
-               ) -> Iterator[pd.DataFrame]:
+               ) -> Iterator[pa.RecordBatch]:
     """One file's rows (``ROWS``), then its ``meta`` row."""
     try:
         result = load_events(path, event_types=event_types, skip_invalid=skip_invalid)
@@ -180,30 +183,29 @@ def _load_file(file: int, path: str, event_types: frozenset[str], skip_invalid: 
     frame = result.frame
     nanos = timestamp_nanos(frame)
     n = len(frame)
-    yield pd.DataFrame({
-        "file": np.full(n, file, dtype=np.int32),
-        "position": np.arange(n, dtype=np.int64),
-        "user_id": frame["user_id"].astype(object),
-        "item_id": frame["item_id"].astype(object),
-        "event": frame["event"].astype(object),
-        "seconds": epoch_seconds(frame["timestamp"]),
-        "nanos": nanos,
-        "event_id": (frame["event_id"].astype(object) if "event_id" in frame
-                     else pd.Series([None] * n, dtype=object)),
-        "hash": row_hashes(EncodedEvents.from_frame(frame), nanos).view(np.int64),
-        "meta": pd.Series([None] * n, dtype=object),
+    ids = frame["event_id"] if "event_id" in frame else pd.Series([None] * n, dtype=object)
+    table = pa.table({
+        "file": pa.array(np.full(n, file, dtype=np.int32)),
+        "position": pa.array(np.arange(n, dtype=np.int64)),
+        **{name: pa.array(frame[name], type=pa.string()) for name in ("user_id", "item_id",
+                                                                        "event")},
+        "seconds": pa.array(epoch_seconds(frame["timestamp"])),
+        "nanos": pa.array(nanos),
+        "event_id": pa.array(ids, type=pa.string()),
+        "hash": pa.array(row_hashes(EncodedEvents.from_frame(frame), nanos).view(np.int64)),
+        "meta": pa.nulls(n, pa.string()),
     })
+    yield from table.to_batches(max_chunksize=BATCH_ROWS)
     yield _meta_row(file, {"rows_read": result.rows_read, "skipped": result.skipped})
 
 
-def _meta_row(file: int, meta: dict[str, object]) -> pd.DataFrame:
-    none = pd.Series([None], dtype=object)
-    return pd.DataFrame({
-        "file": np.array([file], dtype=np.int32), "position": np.array([-1], dtype=np.int64),
-        "user_id": none, "item_id": none, "event": none,
-        "seconds": np.array([np.nan]), "nanos": np.array([0], dtype=np.int64),
-        "event_id": none, "hash": np.array([0], dtype=np.int64),
-        "meta": pd.Series([json.dumps(meta)], dtype=object),
+def _meta_row(file: int, meta: dict[str, object]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict({
+        "file": pa.array([file], pa.int32()), "position": pa.array([-1], pa.int64()),
+        "user_id": pa.nulls(1, pa.string()), "item_id": pa.nulls(1, pa.string()),
+        "event": pa.nulls(1, pa.string()), "seconds": pa.nulls(1, pa.float64()),
+        "nanos": pa.array([0], pa.int64()), "event_id": pa.nulls(1, pa.string()),
+        "hash": pa.array([0], pa.int64()), "meta": pa.array([json.dumps(meta)], pa.string()),
     })
 
 
@@ -233,12 +235,28 @@ def _without_repeated_ids(events: DataFrame, files: list[str], skip_invalid: boo
 
 def number(events: DataFrame, column: str, code: str, keep: Kept) -> tuple[DataFrame, IdMap]:
     """Codes ``0..n-1`` of the values of ``column`` in order of first appearance, as a frame
-    of (value, ``code``) and as the ``IdMap`` of the values."""
+    of (value, ``code``) and as the ``IdMap`` of the values.
+
+    The values are sorted by first appearance into range partitions; a value's code is the
+    number of values in the partitions before its own plus its place in it (Spark's
+    ``monotonically_increasing_id`` holds the partition and that place), with no Python on the
+    executors and no single partition holding every value.
+    """
     firsts = events.groupBy(column).agg(F.min(F.struct(*ORDER)).alias("_first"))
-    ordered = firsts.orderBy("_first").select(column)
-    codes = keep(events.sparkSession.createDataFrame(
-        ordered.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1])),
-        f"{column} string, {code} long"))
+    placed = keep(firsts.orderBy("_first").select(
+        column, F.spark_partition_id().alias("_part"),
+        F.monotonically_increasing_id().alias("_id")))
+    sizes = sorted(placed.groupBy("_part").count().collect())
+    offsets: dict[int, int] = {}
+    total = 0
+    for part, size in sizes:
+        offsets[part] = total
+        total += size
+    start = F.create_map(*[F.lit(value) for pair in offsets.items() for value in pair]) if offsets \
+        else F.create_map(F.lit(0), F.lit(0))
+    codes = keep(placed.select(column, (start[F.col("_part")].cast("long") + F.col("_id")
+                                        - F.shiftleft(F.col("_part").cast("long"), 33)
+                                        ).alias(code)))
     ids = codes.orderBy(code).select(column).toPandas()[column].to_numpy(dtype=object)
     return codes, IdMap.from_ids(ids)
 
@@ -355,7 +373,9 @@ def weighted(rows: DataFrame, spec: TrainSpec, users: IdMap, items: IdMap) -> In
     with the id maps of those codes."""
     reference = rows.agg(F.max("seconds")).first()[0]  # type: ignore[index]
     summed = (rows.withColumn("_value", _value(spec, reference)).where(F.col("_value") > 0)
-              .groupBy("user", "item").agg(F.sum("_value").alias("value")).toPandas())
+              .groupBy("user", "item").agg(F.sum("_value").cast("float").alias("value"))
+              .select(F.col("user").cast("int"), F.col("item").cast("int"), "value")
+              .toPandas())  # 12 bytes a pair on the driver, then the CSR matrix's 8
     matrix = sparse.csr_matrix(
         (summed["value"].to_numpy(dtype=np.float32),
          (summed["user"].to_numpy(), summed["item"].to_numpy())),
