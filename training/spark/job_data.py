@@ -235,30 +235,33 @@ def _without_repeated_ids(events: DataFrame, files: list[str], skip_invalid: boo
 
 def number(events: DataFrame, column: str, code: str, keep: Kept) -> tuple[DataFrame, IdMap]:
     """Codes ``0..n-1`` of the values of ``column`` in order of first appearance, as a frame
-    of (value, ``code``) and as the ``IdMap`` of the values.
-
-    The values are sorted by first appearance into range partitions; a value's code is the
-    number of values in the partitions before its own plus its place in it (Spark's
-    ``monotonically_increasing_id`` holds the partition and that place), with no Python on the
-    executors and no single partition holding every value.
-    """
+    of (value, ``code``) and as the ``IdMap`` of the values."""
     firsts = events.groupBy(column).agg(F.min(F.struct(*ORDER)).alias("_first"))
-    placed = keep(firsts.orderBy("_first").select(
-        column, F.spark_partition_id().alias("_part"),
-        F.monotonically_increasing_id().alias("_id")))
-    sizes = sorted(placed.groupBy("_part").count().collect())
-    offsets: dict[int, int] = {}
-    total = 0
-    for part, size in sizes:
-        offsets[part] = total
-        total += size
-    start = F.create_map(*[F.lit(value) for pair in offsets.items() for value in pair]) if offsets \
-        else F.create_map(F.lit(0), F.lit(0))
-    codes = keep(placed.select(column, (start[F.col("_part")].cast("long") + F.col("_id")
-                                        - F.shiftleft(F.col("_part").cast("long"), 33)
-                                        ).alias(code)))
+    codes = keep(ranks(firsts, "_first", code, keep).select(column, code))
     ids = codes.orderBy(code).select(column).toPandas()[column].to_numpy(dtype=object)
     return codes, IdMap.from_ids(ids)
+
+
+def ranks(frame: DataFrame, key: str, rank: str, keep: Kept) -> DataFrame:
+    """``frame`` sorted by ``key`` with each row's place in that order, ``0..n-1``, as ``rank``.
+
+    The rows are sorted into range partitions; a row's place is the number of rows in the
+    partitions before its own plus its place in it (Spark's ``monotonically_increasing_id``
+    holds the partition and that place): no Python on the executors, no single partition
+    holding every row.
+    """
+    placed = keep(frame.orderBy(key).withColumn("_part", F.spark_partition_id())
+                  .withColumn("_id", F.monotonically_increasing_id()))
+    offsets: dict[int, int] = {}
+    total = 0
+    for part, size in sorted(placed.groupBy("_part").count().collect()):
+        offsets[part] = total
+        total += size
+    start = F.create_map(*[F.lit(value) for pair in offsets.items() for value in pair]
+                         or [F.lit(0), F.lit(0)])
+    place = (start[F.col("_part")].cast("long") + F.col("_id")
+             - F.shiftleft(F.col("_part").cast("long"), 33))
+    return placed.withColumn(rank, place).drop("_part", "_id")
 
 
 def spark_fingerprint(coded: DataFrame, users: int, items: int) -> Fingerprint:
@@ -334,10 +337,13 @@ def quantile(frame: DataFrame, column: str, ratio: float) -> float:
         lower = math.floor(virtual)
         upper = lower + 1
     gamma = virtual - math.floor(virtual)
-    wanted = {lower, upper}
-    ordered = frame.select(column).orderBy(column).rdd.zipWithIndex()
-    found = dict(ordered.filter(lambda pair: pair[1] in wanted)
-                 .map(lambda pair: (pair[1], pair[0][0])).collect())
+    keep = Kept()
+    try:
+        ordered = ranks(frame.select(column), column, "_rank", keep)
+        found = dict(ordered.where(F.col("_rank").isin(lower, upper))
+                     .select("_rank", column).collect())
+    finally:
+        keep.release()
     return lerp(found[lower], found[upper], gamma)
 
 
