@@ -49,13 +49,24 @@ def _same_interactions(ours: Interactions, reference: Interactions) -> None:
     assert ours.nnz == reference.nnz
 
 
-@pytest.mark.parametrize("protocol", ["leave-last", "temporal"])
+@pytest.fixture(scope="module")
+def csv_file(shop: SynthData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop's events as one CSV file."""
+    path = tmp_path_factory.mktemp("csv") / "events.csv"
+    shop.events.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("protocol", "source"), [
+    ("leave-last", "parts"), ("temporal", "parts"), ("leave-last", "csv_file")])
 def test_the_split_matrices_and_fingerprint_are_the_one_machine_ones(
-        spark: SparkSession, shop: SynthData, parts: Path, protocol: str) -> None:
+        spark: SparkSession, shop: SynthData, protocol: str, source: str,
+        request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue(source)
     spec = TrainSpec(model="als", weights=dict(DEFAULT_WEIGHTS), half_life_days=30.0,
-                     protocol=protocol, repeatable_categories=("breakfast",))
-    job, load = prepare_job_on_spark(spark, parts, spec, shop.catalog)
-    reference = _reference(parts, spec, shop.catalog)
+                     protocol=protocol, repeatable_categories=["breakfast"])
+    job, load = prepare_job_on_spark(spark, path, spec, shop.catalog)
+    reference = _reference(path, spec, shop.catalog)
     assert job.events is None
     assert job.fingerprint == reference.fingerprint
     _same_interactions(job.everything, reference.everything)
