@@ -140,19 +140,26 @@ def _read(
     events: Path, items: Path | None, spec: TrainSpec, skip_invalid: bool, step: Step
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The events (types limited to those with a weight) and the catalog, if given."""
-    from recommender.data import load_catalog, load_events
+    from recommender.data import load_events
     from recsys_cli.progress import Reporter
 
-    reporter = Reporter()
     with step(f"reading {events}"):
         loaded = load_events(events, event_types=set(spec.weights), skip_invalid=skip_invalid)
-    reporter.skipped(loaded)
+    Reporter().skipped(loaded)
+    return loaded.frame, _read_catalog(items, skip_invalid, step)
+
+
+def _read_catalog(items: Path | None, skip_invalid: bool, step: Step) -> pd.DataFrame | None:
+    """The catalog, if given (its skipped rows reported)."""
+    from recommender.data import load_catalog
+    from recsys_cli.progress import Reporter
+
     if items is None:
-        return loaded.frame, None
+        return None
     with step(f"reading {items}"):
         catalog = load_catalog(items, skip_invalid=skip_invalid)
-    reporter.skipped(catalog)
-    return loaded.frame, catalog.frame
+    Reporter().skipped(catalog)
+    return catalog.frame
 
 
 def _report(payload: dict[str, Any], as_json: bool, decision: Decision | None) -> None:
@@ -269,22 +276,16 @@ def _train_on_spark(
         check_spark_model(spec.model)
     except ConfigError as exc:
         fail(f"--engine spark: {exc}")
-    from recommender.data import load_catalog
     from recsys_cli.progress import Reporter
     from training.spark.job_data import prepare_job_on_spark
     from training.spark.session import spark_session
 
-    reporter, catalog = Reporter(), None
-    if items is not None:
-        with step(f"reading {items}"):
-            loaded = load_catalog(items, skip_invalid=skip_invalid)
-        reporter.skipped(loaded)
-        catalog = loaded.frame
+    catalog = _read_catalog(items, skip_invalid, step)
     with step(f"starting Spark ({spark_master})"):
         spark = spark_session(spark_master)
     job, load = prepare_job_on_spark(spark, events, spec, catalog, skip_invalid=skip_invalid,
                                      step=step)  # the events stay on Spark
-    reporter.skipped(load)
+    Reporter().skipped(load)
     with mlflow_session():
         result = train_on_spark(job, spec, spark, experiment=experiment, catalog=catalog,
                                 register=register_as, alias=alias, step=step)

@@ -80,11 +80,17 @@ def prepare(
     train_rows, test_rows = split_masks(encoded.users, encoded.seconds, protocol, ratio, seed)
     reference = float(encoded.seconds[train_rows].max()) if train_rows.any() else None
     train = encoded.interactions(weights, half_life_days, reference, rows=train_rows)
-    repeatable = np.asarray(train.items.index.isin(list(repeatable_items)), dtype=bool)
+    repeatable = repeatable_mask(train.items, repeatable_items)
     test, n_test_only, dropped = _relevance(encoded, weights, test_rows, train, repeatable)
     return eval_data(train, test, repeatable, n_test_only, dropped,
                      {"protocol": protocol, "ratio": float(ratio), "seed": int(seed),
                       "train_rows": int(train_rows.sum()), "test_rows": int(test_rows.sum())})
+
+
+def repeatable_mask(items: IdMap, repeatable_items: Collection[str]) -> np.ndarray:
+    """Per item of ``items``: whether it is one of ``repeatable_items``
+    (``EvalData.repeatable``)."""
+    return np.asarray(items.index.isin(list(repeatable_items)), dtype=bool)
 
 
 def eval_data(train: Interactions, test: sparse.csr_matrix, repeatable: np.ndarray,

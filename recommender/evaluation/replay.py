@@ -33,7 +33,7 @@ from scipy import sparse
 from recommender import realtime
 from recommender.config import DEFAULT_WEIGHTS, RealtimeConfig
 from recommender.errors import ConfigError
-from recommender.evaluation.dataset import positions
+from recommender.evaluation.dataset import positions, repeatable_mask
 from recommender.evaluation.metrics import per_user_metrics, summarize
 from recommender.evaluation.runner import top_unseen
 from recommender.evaluation.splits import check_ratio
@@ -107,7 +107,7 @@ def prepare_replay(
     train_rows = train_rows & ~np.isin(encoded.users, hidden)
     cut = float(encoded.seconds[train_rows].max()) if train_rows.any() else 0.0
     train = encoded.interactions(weights, half_life_days, cut, rows=train_rows)
-    repeatable = np.asarray(train.items.index.isin(list(repeatable_items)), dtype=bool)
+    repeatable = repeatable_mask(train.items, repeatable_items)
     row_of = positions(users, encoded.user_ids, train.users)
     col_of = positions(np.arange(len(encoded.item_ids)), encoded.item_ids, train.items)
     had = train.matrix.tolil().rows

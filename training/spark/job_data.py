@@ -44,7 +44,12 @@ from recommender.data.events import DUPLICATE_ID
 from recommender.data.formats import part_files
 from recommender.data.validation import MAX_LISTED
 from recommender.errors import DataError, Problem
-from recommender.evaluation.dataset import EvalData, eval_data, relevance_matrix
+from recommender.evaluation.dataset import (
+    EvalData,
+    eval_data,
+    relevance_matrix,
+    repeatable_mask,
+)
 from recommender.evaluation.splits import check_protocol, check_ratio
 from recommender.matrix import SECONDS_PER_DAY, EncodedEvents, IdMap, Interactions, epoch_seconds
 from recommender.rules import repeatable_items
@@ -237,13 +242,15 @@ def number(events: DataFrame, column: str, code: str, keep: Kept) -> tuple[DataF
     """Codes ``0..n-1`` of the values of ``column`` in order of first appearance, as a frame
     of (value, ``code``) and as the ``IdMap`` of the values."""
     firsts = events.groupBy(column).agg(F.min(F.struct(*ORDER)).alias("_first"))
-    codes = keep(ranks(firsts, "_first", code, keep).select(column, code))
+    ranked, _ = ranks(firsts, "_first", code, keep)
+    codes = keep(ranked.select(column, code))
     ids = codes.orderBy(code).select(column).toPandas()[column].to_numpy(dtype=object)
     return codes, IdMap.from_ids(ids)
 
 
-def ranks(frame: DataFrame, key: str, rank: str, keep: Kept) -> DataFrame:
-    """``frame`` sorted by ``key`` with each row's place in that order, ``0..n-1``, as ``rank``.
+def ranks(frame: DataFrame, key: str, rank: str, keep: Kept) -> tuple[DataFrame, int]:
+    """``frame`` sorted by ``key`` with each row's place in that order, ``0..n-1``, as ``rank``;
+    and ``n``.
 
     The rows are sorted into range partitions; a row's place is the number of rows in the
     partitions before its own plus its place in it (Spark's ``monotonically_increasing_id``
@@ -261,7 +268,7 @@ def ranks(frame: DataFrame, key: str, rank: str, keep: Kept) -> DataFrame:
                          or [F.lit(0), F.lit(0)])
     place = (start[F.col("_part")].cast("long") + F.col("_id")
              - F.shiftleft(F.col("_part").cast("long"), 33))
-    return placed.withColumn(rank, place).drop("_part", "_id")
+    return placed.withColumn(rank, place).drop("_part", "_id"), total
 
 
 def spark_fingerprint(coded: DataFrame, users: int, items: int) -> Fingerprint:
@@ -326,25 +333,26 @@ def split(coded: DataFrame, protocol: str, ratio: float, seed: int) -> DataFrame
 
 def quantile(frame: DataFrame, column: str, ratio: float) -> float:
     """``numpy.quantile(values, ratio)`` (linear interpolation) of a column, exactly: its two
-    neighbouring order statistics found on Spark, interpolated as numpy does."""
-    n = frame.count()
-    virtual = n * ratio + (1 + ratio * (1 - 1 - 1)) - 1  # numpy's index, alpha = beta = 1
-    if virtual >= n - 1:
-        lower = upper = n - 1
-    elif virtual < 0:
-        lower = upper = 0
-    else:
-        lower = math.floor(virtual)
-        upper = lower + 1
-    gamma = virtual - math.floor(virtual)
+    neighbouring order statistics found on Spark, interpolated as numpy does (NaN without
+    rows: nothing is before it)."""
     keep = Kept()
     try:
-        ordered = ranks(frame.select(column), column, "_rank", keep)
+        ordered, n = ranks(frame.select(column), column, "_rank", keep)
+        if n == 0:
+            return math.nan
+        virtual = n * ratio + (1 + ratio * (1 - 1 - 1)) - 1  # numpy's index, alpha = beta = 1
+        if virtual >= n - 1:
+            lower = upper = n - 1
+        elif virtual < 0:
+            lower = upper = 0
+        else:
+            lower = math.floor(virtual)
+            upper = lower + 1
         found = dict(ordered.where(F.col("_rank").isin(lower, upper))
                      .select("_rank", column).collect())
     finally:
         keep.release()
-    return lerp(found[lower], found[upper], gamma)
+    return lerp(found[lower], found[upper], virtual - math.floor(virtual))
 
 
 def lerp(a: float, b: float, t: float) -> float:
@@ -399,9 +407,8 @@ def evaluation(parts: DataFrame, spec: TrainSpec, catalog: pd.DataFrame | None,
     items, train_items = number(train_rows, "item_id", "item", keep)
     train = weighted(train_rows.join(users, "user_id").join(items, "item_id"), spec,
                      train_users, train_items)
-    repeatable = np.asarray(
-        train.items.index.isin(list(repeatable_items(catalog, spec.repeatable_categories))),
-        dtype=bool)
+    repeatable = repeatable_mask(train.items,
+                                 repeatable_items(catalog, spec.repeatable_categories))
     relevant = (parts.where((F.col("part") == "test") & (_weight(spec.weights) > 0))
                 .drop("user", "item")
                 .join(users, "user_id")  # users the train part does not know are not evaluated
