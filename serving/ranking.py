@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from recommender import realtime
 from recommender.config import SlotConfig
 from recommender.lists import RankedList
+from serving import _walk as _walk_c
 from serving.version import VersionView
-from storage.codec import ListView, read_categories, read_list, read_seen
+from storage.codec import read_categories, read_seen
 
 PERSONALIZED = "personalized"
 POPULAR = "popular"
@@ -107,24 +108,12 @@ def _take(
     return out
 
 
-def _take_list(view: VersionView, request: Request, ranked: ListView, reason: str,
-               skip: set[int], limit: int) -> list[Item]:
-    """``_take`` over an encoded list with one reason: the path of most requests, inlined."""
-    out: list[Item] = []
-    blocked, category, kind = request.blocked, request.category, request.kind
-    category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
-    levels, lo, step = ranked.levels, ranked.lo, ranked.step
-    for position, item in enumerate(ranked.items):
-        if item in skip or item in blocked or kind_of[item] != kind:
-            continue
-        if category is not None and category_of[item] != category:
-            continue
-        skip.add(item)
-        out.append({"item_id": ids[item], "score": round(lo + levels[position] * step, 4),
-                    "reason": reason})
-        if len(out) == limit:
-            break
-    return out
+def _walk(view: VersionView, request: Request, runs: list[_walk_c.RunSpec], skip: set[int],
+          limit: int) -> list[Item]:
+    """The allowed items of encoded lists (``runs``: ``(blob, flags, member, factor, reason)``)
+    merged best first, up to ``limit`` (``serving._walk``, in C: the walk of every request)."""
+    return _walk_c.walk(runs, skip, request.blocked, view.kind_of, request.kind,
+                        view.category_of, request.category, limit, view.item_ids)
 
 
 def _constant(value: str) -> Callable[[int], str]:
@@ -145,93 +134,21 @@ def popular(view: VersionView, request: Request, skip: set[int] | None = None) -
 
 def similar(view: VersionView, request: Request, blob: bytes) -> list[Item]:
     """An item's similar-items list (encoded), filtered."""
-    return _take_list(view, request, read_list(blob), SIMILAR, set(), request.n)
+    return _walk(view, request, [(blob, None, True, 1.0, SIMILAR)], set(), request.n)
 
 
 def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | None,
          skip: set[int]) -> list[Item]:
-    """The user's list; while a slot is active, its items boosted and the slot list merged in."""
+    """The user's list; while a slot is active, its items boosted and the slot list merged in
+    (``recommender.rules.boost``; the merge orders by boosted score, then item, then reason)."""
     slot = request.slot
     if slot is None:
-        return _take_list(view, request, read_list(own), PERSONALIZED, skip, request.n)
+        return _walk(view, request, [(own, None, True, 1.0, PERSONALIZED)], skip, request.n)
     flags, reason = view.slot_flags[slot.name], f"slot:{slot.name}"
-    mine = read_list(own)
-    runs = [_Run(mine, flags, False, 1.0, PERSONALIZED),
-            _Run(mine, flags, True, slot.boost, reason)]
+    runs = [(own, flags, False, 1.0, PERSONALIZED), (own, flags, True, slot.boost, reason)]
     if slot_blob:
-        runs.append(_Run(read_list(slot_blob), None, True, slot.boost, reason))
-    return _take_merged(view, request, runs, skip, request.n)
-
-
-class _Run:
-    """The items of a list in (``member``) or out of the slot (``flags``; every item when
-    ``None``), scores boosted by ``factor`` (``recommender.rules.boost``, inlined): best first,
-    one ``head`` ``(-score, item, reason)`` at a time."""
-
-    __slots__ = (
-        "factor",
-        "flags",
-        "head",
-        "items",
-        "levels",
-        "lo",
-        "member",
-        "position",
-        "reason",
-        "step",
-    )
-
-    def __init__(self, ranked: ListView, flags: list[bool] | None, member: bool, factor: float,
-                 reason: str) -> None:
-        self.items, self.levels, self.lo, self.step = (ranked.items, ranked.levels, ranked.lo,
-                                                       ranked.step)
-        self.flags, self.member, self.factor, self.reason = flags, member, factor, reason
-        self.position = -1
-        self.head: tuple[float, int, str] | None = None
-        self.advance()
-
-    def advance(self) -> None:
-        items, flags, member = self.items, self.flags, self.member
-        position = self.position + 1
-        while position < len(items):
-            item = items[position]
-            if flags is None or flags[item] is member:
-                score = self.lo + self.levels[position] * self.step
-                factor = self.factor
-                self.position = position
-                self.head = (-(score * factor if score >= 0 else score / factor), item,
-                             self.reason)
-                return
-            position += 1
-        self.position, self.head = position, None
-
-
-def _take_merged(view: VersionView, request: Request, runs: list[_Run], skip: set[int],
-                 limit: int) -> list[Item]:
-    """``_take`` over the runs merged best first (as ``heapq.merge`` of their heads would)."""
-    out: list[Item] = []
-    blocked, category, kind = request.blocked, request.category, request.kind
-    category_of, kind_of, ids = view.category_of, view.kind_of, view.item_ids
-    live = [run for run in runs if run.head is not None]
-    while live:
-        run = live[0]
-        head = run.head
-        for other in live:  # the smallest head (tuples compare in C: no key function)
-            if other.head < head:  # type: ignore[operator]
-                run, head = other, other.head
-        negative, item, reason = head  # type: ignore[misc]
-        run.advance()
-        if run.head is None:
-            live.remove(run)
-        if item in skip or item in blocked or kind_of[item] != kind:
-            continue
-        if category is not None and category_of[item] != category:
-            continue
-        skip.add(item)
-        out.append({"item_id": ids[item], "score": round(-negative, 4), "reason": reason})
-        if len(out) == limit:
-            break
-    return out
+        runs.append((slot_blob, None, True, slot.boost, reason))
+    return _walk(view, request, runs, skip, request.n)
 
 
 def _new_items(view: VersionView, request: Request, categories: list[int],
@@ -316,22 +233,12 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     return out, bool(session)
 
 
-def _allowed(view: VersionView, request: Request, ranked: Sequence[int], skip: set[int],
+def _allowed(view: VersionView, request: Request, ranked: list[int], skip: set[int],
              limit: int) -> list[int]:
     """The first ``limit`` items of ``ranked`` a response may show (``_take``'s filters), as
-    indices."""
-    out: list[int] = []
-    blocked, category, kind = request.blocked, request.category, request.kind
-    category_of, kind_of = view.category_of, view.kind_of
-    for item in ranked:
-        if item in skip or item in blocked or kind_of[item] != kind:
-            continue
-        if category is not None and category_of[item] != category:
-            continue
-        out.append(item)
-        if len(out) == limit:
-            break
-    return out
+    indices (``serving._walk``, in C)."""
+    return _walk_c.allowed(ranked, skip, request.blocked, view.kind_of, request.kind,
+                           view.category_of, request.category, limit)
 
 
 class _Seen:

@@ -1,0 +1,308 @@
+/* recommender._realtime: the loops of recommender.realtime that run on every request with live
+ * items, in C. Each gives what the Python it replaced gave, to the bit: the same additions in
+ * the same order, the same stable order of ties.
+ *
+ * session(lists, exclude) -> (list[int], list[int])
+ *
+ * lists: (live item, items, n, values) per live item, newest first: the first n of ``items``
+ * (ints) add values[0], values[1], ... to their totals (a list names an item once). The
+ * candidates, all items named but those in ``exclude``, come back by total, largest first;
+ * equal totals keep the order in which the items were first named (as Python's stable sort of
+ * a dict's keys). Each total is summed in list order, so it is the same double as the Python
+ * loop gave. With them, in the same order, the live item whose list added the most to each (the
+ * first list of those on a tie).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+
+typedef struct {
+    long item;
+    double total;
+    Py_ssize_t first; /* order of first appearance */
+    int used;
+    int excluded;
+    double best;
+    PyObject *source; /* borrowed: the live item of the list that added the most */
+} Slot;
+
+typedef struct {
+    double total;
+    Py_ssize_t first;
+    long item;
+    PyObject *source;
+} Candidate;
+
+static int by_total(const void *a, const void *b)
+{
+    const Candidate *x = a, *y = b;
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return x->first < y->first ? -1 : (x->first > y->first);
+}
+
+static Slot *find(Slot *table, size_t mask, long item)
+{
+    size_t at = ((size_t)item * 0x9E3779B97F4A7C15ull) & mask;
+    while (table[at].used && table[at].item != item)
+        at = (at + 1) & mask;
+    return &table[at];
+}
+
+static PyObject *session(PyObject *self, PyObject *args)
+{
+    PyObject *lists, *exclude;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &lists, &exclude))
+        return NULL;
+    Py_ssize_t n_lists = PyList_GET_SIZE(lists), entries = 0;
+    for (Py_ssize_t l = 0; l < n_lists; l++) {
+        PyObject *spec = PyList_GET_ITEM(lists, l);
+        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 4) {
+            PyErr_SetString(PyExc_TypeError,
+                            "each list must be a (live item, items, n, values) tuple");
+            return NULL;
+        }
+        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
+        if (n < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "n must not be negative");
+            return NULL;
+        }
+        entries += n;
+    }
+    size_t size = 16;
+    while (size < (size_t)entries * 2)
+        size <<= 1;
+    Slot *table = PyMem_Calloc(size, sizeof(Slot));
+    Candidate *found = PyMem_Malloc((entries ? entries : 1) * sizeof(Candidate));
+    PyObject *out = NULL;
+    if (table == NULL || found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t l = 0; l < n_lists; l++) {
+        PyObject *spec = PyList_GET_ITEM(lists, l);
+        PyObject *live = PyTuple_GET_ITEM(spec, 0);
+        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
+        PyObject *items = PySequence_Fast(PyTuple_GET_ITEM(spec, 1), "items must be a sequence");
+        if (items == NULL)
+            goto done;
+        PyObject *values = PySequence_Fast(PyTuple_GET_ITEM(spec, 3), "values must be a sequence");
+        if (values == NULL) {
+            Py_DECREF(items);
+            goto done;
+        }
+        if (n > PySequence_Fast_GET_SIZE(items))
+            n = PySequence_Fast_GET_SIZE(items);
+        if (n > PySequence_Fast_GET_SIZE(values))
+            n = PySequence_Fast_GET_SIZE(values);
+        PyObject **item_at = PySequence_Fast_ITEMS(items), **value_at = PySequence_Fast_ITEMS(values);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            long item = PyLong_AsLong(item_at[i]);
+            double value = PyFloat_AsDouble(value_at[i]);
+            if (PyErr_Occurred()) {
+                Py_DECREF(items);
+                Py_DECREF(values);
+                goto done;
+            }
+            Slot *slot = find(table, size - 1, item);
+            if (!slot->used) {
+                slot->used = 1;
+                slot->item = item;
+                slot->total = slot->best = value;
+                slot->source = live;
+                slot->first = distinct++;
+            } else {
+                slot->total += value;
+                if (value > slot->best) {
+                    slot->best = value;
+                    slot->source = live;
+                }
+            }
+        }
+        Py_DECREF(items);
+        Py_DECREF(values);
+    }
+    PyObject *skipped = PySequence_Fast(exclude, "exclude must be a sequence");
+    if (skipped == NULL)
+        goto done;
+    for (Py_ssize_t e = 0; e < PySequence_Fast_GET_SIZE(skipped); e++) {
+        long item = PyLong_AsLong(PySequence_Fast_GET_ITEM(skipped, e));
+        if (PyErr_Occurred()) {
+            Py_DECREF(skipped);
+            goto done;
+        }
+        Slot *slot = find(table, size - 1, item);
+        if (slot->used)
+            slot->excluded = 1;
+    }
+    Py_DECREF(skipped);
+    Py_ssize_t kept = 0;
+    for (size_t at = 0; at < size; at++) {
+        if (table[at].used && !table[at].excluded) {
+            found[kept].total = table[at].total;
+            found[kept].first = table[at].first;
+            found[kept].item = table[at].item;
+            found[kept].source = table[at].source;
+            kept++;
+        }
+    }
+    qsort(found, kept, sizeof(Candidate), by_total);
+    PyObject *order = PyList_New(kept), *sources = PyList_New(kept);
+    if (order == NULL || sources == NULL) {
+        Py_XDECREF(order);
+        Py_XDECREF(sources);
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < kept; k++) {
+        PyObject *item = PyLong_FromLong(found[k].item);
+        if (item == NULL) {
+            Py_DECREF(order);
+            Py_DECREF(sources);
+            goto done;
+        }
+        PyList_SET_ITEM(order, k, item);
+        Py_INCREF(found[k].source);
+        PyList_SET_ITEM(sources, k, found[k].source);
+    }
+    out = PyTuple_Pack(2, order, sources);
+    Py_DECREF(order);
+    Py_DECREF(sources);
+done:
+    PyMem_Free(table);
+    PyMem_Free(found);
+    return out;
+}
+
+
+/* fuse(first, second, weight, offset, n, fused) -> list of fused(item, score, second)
+ *
+ * The n best items of ``first`` (weight 1) and ``second`` (``weight``) by weighted reciprocal
+ * rank: the item at rank r (from 1) adds weight / (offset + r); an item repeated in ``first``
+ * counts once. Ties keep the order of first appearance (``first``'s items, then ``second``'s
+ * new ones). ``second`` says whether the second list's share of the score is the larger.
+ */
+typedef struct {
+    long item;
+    double score;
+    double from_first;
+    Py_ssize_t first;
+    int used;
+} Entry;
+
+static Entry *entry_of(Entry *table, size_t mask, long item)
+{
+    size_t at = ((size_t)item * 0x9E3779B97F4A7C15ull) & mask;
+    while (table[at].used && table[at].item != item)
+        at = (at + 1) & mask;
+    return &table[at];
+}
+
+static int by_score(const void *a, const void *b)
+{
+    const Entry *x = *(const Entry *const *)a, *y = *(const Entry *const *)b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->first < y->first ? -1 : (x->first > y->first);
+}
+
+static PyObject *fuse(PyObject *self, PyObject *args)
+{
+    PyObject *first_arg, *second_arg, *fused;
+    double weight;
+    long offset;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOdlnO", &first_arg, &second_arg, &weight, &offset, &n, &fused))
+        return NULL;
+    PyObject *first = PySequence_Fast(first_arg, "first must be a sequence");
+    if (first == NULL)
+        return NULL;
+    PyObject *second = PySequence_Fast(second_arg, "second must be a sequence");
+    if (second == NULL) {
+        Py_DECREF(first);
+        return NULL;
+    }
+    Py_ssize_t n_first = PySequence_Fast_GET_SIZE(first), n_second = PySequence_Fast_GET_SIZE(second);
+    size_t size = 16;
+    while (size < (size_t)(n_first + n_second) * 2)
+        size <<= 1;
+    Entry *table = PyMem_Calloc(size, sizeof(Entry));
+    Entry **order = PyMem_Malloc((n_first + n_second + 1) * sizeof(Entry *));
+    PyObject *out = NULL;
+    if (table == NULL || order == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t distinct = 0;
+    PyObject **items = PySequence_Fast_ITEMS(first);
+    for (Py_ssize_t r = 0; r < n_first; r++) {
+        long item = PyLong_AsLong(items[r]);
+        if (item == -1 && PyErr_Occurred())
+            goto done;
+        Entry *entry = entry_of(table, size - 1, item);
+        if (entry->used)
+            continue;
+        entry->used = 1;
+        entry->item = item;
+        entry->score = entry->from_first = 1.0 / (double)(offset + r + 1);
+        entry->first = distinct;
+        order[distinct++] = entry;
+    }
+    items = PySequence_Fast_ITEMS(second);
+    for (Py_ssize_t r = 0; r < n_second; r++) {
+        long item = PyLong_AsLong(items[r]);
+        if (item == -1 && PyErr_Occurred())
+            goto done;
+        Entry *entry = entry_of(table, size - 1, item);
+        if (!entry->used) {
+            entry->used = 1;
+            entry->item = item;
+            entry->score = 0.0;
+            entry->from_first = 0.0;
+            entry->first = distinct;
+            order[distinct++] = entry;
+        }
+        entry->score = entry->score + weight / (double)(offset + r + 1);
+    }
+    qsort(order, distinct, sizeof(Entry *), by_score);
+    if (n > distinct)
+        n = distinct;
+    if (n < 0)
+        n = 0;
+    out = PyList_New(n);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Entry *entry = order[k];
+        PyObject *value = PyObject_CallFunction(
+            fused, "ldO", entry->item, entry->score,
+            entry->score - entry->from_first > entry->from_first ? Py_True : Py_False);
+        if (value == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, k, value);
+    }
+done:
+    PyMem_Free(table);
+    PyMem_Free(order);
+    Py_DECREF(first);
+    Py_DECREF(second);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"fuse", fuse, METH_VARARGS,
+     "fuse(first, second, weight, offset, n, fused): the n best items of two lists by weighted "
+     "reciprocal rank, as fused(item, score, second)."},
+    {"session", session, METH_VARARGS,
+     "ranked(lists, exclude): the items of (live item, items, n, values) lists by summed "
+     "values, largest first, ties in order of first appearance, without those in exclude; and "
+     "the live item whose list added the most to each."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_realtime", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__realtime(void) { return PyModule_Create(&module); }

@@ -1,0 +1,313 @@
+/* serving._walk: the walk over encoded ranked lists that every recommendation request makes
+ * (serving.ranking), in C.
+ *
+ * walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids)
+ *     -> [{"item_id": ids[item], "score": round(score, 4), "reason": reason}]
+ *
+ * runs: a list of (blob, flags, member, factor, reason) tuples. ``blob`` is a ranked list as
+ * storage.codec encodes it; the run holds its items whose ``flags[item] is member`` (every item
+ * when ``flags`` is None), scores boosted by ``factor`` (recommender.rules.boost). The runs are
+ * merged best first by (-score, item, reason), the first run winning a full tie, as the Python
+ * merge of their heads did. Items in ``skip`` or ``blocked``, of another kind than ``kind`` or,
+ * when ``category`` is not None, of another category are passed over; the others are added to
+ * ``skip`` and returned, at most ``limit`` of them, each as a response item: its id, its boosted
+ * score rounded to 4 decimals (Python's ``round``) and its run's reason.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define HEADER 9
+#define LEVELS 255.0
+#define MAX_RUNS 8
+
+typedef struct {
+    const unsigned char *items;
+    const unsigned char *levels;
+    Py_ssize_t count;
+    int width;
+    double lo;
+    double step;
+    PyObject *flags;  /* borrowed list of bools, or NULL for every item */
+    PyObject *member; /* borrowed Py_True / Py_False */
+    double factor;
+    PyObject *reason; /* borrowed str */
+    Py_ssize_t position;
+    int alive;
+    double negative;
+    unsigned long item;
+} Run;
+
+static unsigned long item_at(const Run *run, Py_ssize_t position)
+{
+    const unsigned char *p = run->items + position * run->width;
+    if (run->width == 2)
+        return (unsigned long)p[0] | ((unsigned long)p[1] << 8);
+    return (unsigned long)p[0] | ((unsigned long)p[1] << 8) | ((unsigned long)p[2] << 16) |
+           ((unsigned long)p[3] << 24);
+}
+
+static float float_at(const unsigned char *p)
+{
+    uint32_t bits = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+                    ((uint32_t)p[3] << 24);
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* storage.codec.read_list: header, items, levels; padding (the type's largest value) ends it */
+static int open_run(Run *run, PyObject *blob)
+{
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(blob, &data, &size) < 0)
+        return -1;
+    const unsigned char *bytes = (const unsigned char *)data;
+    if (size < HEADER || (bytes[0] != 1 && bytes[0] != 2)) {
+        PyErr_SetString(PyExc_ValueError, "not an encoded ranked list");
+        return -1;
+    }
+    run->width = bytes[0] == 1 ? 2 : 4;
+    double lo = (double)float_at(bytes + 1), hi = (double)float_at(bytes + 5);
+    Py_ssize_t count = (size - HEADER) / (run->width + 1);
+    run->items = bytes + HEADER;
+    run->levels = bytes + HEADER + count * run->width;
+    unsigned long marker = run->width == 2 ? 0xFFFFul : 0xFFFFFFFFul;
+    Py_ssize_t end = 0;
+    while (end < count && item_at(run, end) != marker)
+        end++;
+    run->count = end;
+    run->lo = lo;
+    run->step = (hi - lo) / LEVELS;
+    run->position = -1;
+    return 0;
+}
+
+/* the run's next item in its part of the list, or alive = 0 */
+static int advance(Run *run)
+{
+    Py_ssize_t position = run->position + 1;
+    for (; position < run->count; position++) {
+        unsigned long item = item_at(run, position);
+        if (run->flags != NULL) {
+            if ((Py_ssize_t)item >= PyList_GET_SIZE(run->flags)) {
+                PyErr_SetString(PyExc_IndexError, "list index out of range");
+                return -1;
+            }
+            if (PyList_GET_ITEM(run->flags, item) != run->member)
+                continue;
+        }
+        double score = run->lo + run->levels[position] * run->step;
+        double factor = run->factor;
+        run->position = position;
+        run->item = item;
+        run->negative = -(score >= 0 ? score * factor : score / factor);
+        return 0;
+    }
+    run->position = position;
+    run->alive = 0;
+    return 0;
+}
+
+/* whether the head of a comes before the head of b: (negative, item, reason) */
+static int before(const Run *a, const Run *b)
+{
+    if (a->negative != b->negative)
+        return a->negative < b->negative;
+    if (a->item != b->item)
+        return a->item < b->item;
+    return PyUnicode_Compare(a->reason, b->reason) < 0;
+}
+
+static int differs(PyObject *list, unsigned long item, PyObject *wanted)
+{
+    if ((Py_ssize_t)item >= PyList_GET_SIZE(list)) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return -1;
+    }
+    PyObject *value = PyList_GET_ITEM(list, item);
+    if (value == wanted)
+        return 0;
+    return PyObject_RichCompareBool(value, wanted, Py_NE);
+}
+
+static PyObject *ITEM_ID, *SCORE, *REASON, *ROUND, *DIGITS;
+
+/* {"item_id": ids[item], "score": round(score, 4), "reason": reason} */
+static PyObject *response_item(PyObject *ids, unsigned long item, double score, PyObject *reason)
+{
+    if ((Py_ssize_t)item >= PyList_GET_SIZE(ids)) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return NULL;
+    }
+    PyObject *raw = PyFloat_FromDouble(score);
+    if (raw == NULL)
+        return NULL;
+    PyObject *rounded = PyObject_CallMethodOneArg(raw, ROUND, DIGITS);
+    Py_DECREF(raw);
+    if (rounded == NULL)
+        return NULL;
+    PyObject *entry = PyDict_New();
+    if (entry == NULL || PyDict_SetItem(entry, ITEM_ID, PyList_GET_ITEM(ids, item)) < 0 ||
+        PyDict_SetItem(entry, SCORE, rounded) < 0 || PyDict_SetItem(entry, REASON, reason) < 0) {
+        Py_XDECREF(entry);
+        Py_DECREF(rounded);
+        return NULL;
+    }
+    Py_DECREF(rounded);
+    return entry;
+}
+
+static PyObject *walk(PyObject *self, PyObject *args)
+{
+    PyObject *runs, *skip, *blocked, *kind_of, *kind, *category_of, *category, *ids;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!O!OO!UO!OnO!", &PyList_Type, &runs, &PySet_Type, &skip,
+                          &blocked, &PyList_Type, &kind_of, &kind, &PyList_Type, &category_of,
+                          &category, &limit, &PyList_Type, &ids))
+        return NULL;
+    Py_ssize_t n_runs = PyList_GET_SIZE(runs);
+    if (n_runs > MAX_RUNS) {
+        PyErr_SetString(PyExc_ValueError, "too many runs");
+        return NULL;
+    }
+    Run table[MAX_RUNS];
+    for (Py_ssize_t r = 0; r < n_runs; r++) {
+        PyObject *spec = PyList_GET_ITEM(runs, r);
+        PyObject *blob, *flags, *member, *reason;
+        double factor;
+        if (!PyArg_ParseTuple(spec, "SOO!dU", &blob, &flags, &PyBool_Type, &member, &factor,
+                              &reason))
+            return NULL;
+        Run *run = &table[r];
+        if (open_run(run, blob) < 0)
+            return NULL;
+        if (flags != Py_None && !PyList_Check(flags)) {
+            PyErr_SetString(PyExc_TypeError, "flags must be a list or None");
+            return NULL;
+        }
+        run->flags = flags == Py_None ? NULL : flags;
+        run->member = member;
+        run->factor = factor;
+        run->reason = reason;
+        run->alive = 1;
+        if (advance(run) < 0)
+            return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    int any_category = category == Py_None;
+    while (limit > 0) {
+        Run *best = NULL;
+        for (Py_ssize_t r = 0; r < n_runs; r++) {
+            Run *run = &table[r];
+            if (run->alive && (best == NULL || before(run, best)))
+                best = run;
+        }
+        if (best == NULL)
+            break;
+        unsigned long item = best->item;
+        double negative = best->negative;
+        PyObject *reason = best->reason;
+        if (advance(best) < 0)
+            goto fail;
+        PyObject *key = PyLong_FromUnsignedLong(item);
+        if (key == NULL)
+            goto fail;
+        int passed = PySet_Contains(skip, key);
+        if (passed == 0)
+            passed = PySequence_Contains(blocked, key);
+        if (passed == 0)
+            passed = differs(kind_of, item, kind);
+        if (passed == 0 && !any_category)
+            passed = differs(category_of, item, category);
+        if (passed != 0) {
+            Py_DECREF(key);
+            if (passed < 0)
+                goto fail;
+            continue;
+        }
+        if (PySet_Add(skip, key) < 0) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        Py_DECREF(key);
+        PyObject *entry = response_item(ids, item, -negative, reason);
+        if (entry == NULL || PyList_Append(out, entry) < 0) {
+            Py_XDECREF(entry);
+            goto fail;
+        }
+        Py_DECREF(entry);
+        if (PyList_GET_SIZE(out) == limit)
+            break;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyObject *allowed(PyObject *self, PyObject *args)
+{
+    PyObject *items, *skip, *blocked, *kind_of, *kind, *category_of, *category;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!O!OO!UO!On", &PyList_Type, &items, &PySet_Type, &skip,
+                          &blocked, &PyList_Type, &kind_of, &kind, &PyList_Type, &category_of,
+                          &category, &limit))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    int any_category = category == Py_None;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && PyList_GET_SIZE(out) < limit; i++) {
+        PyObject *key = PyList_GET_ITEM(items, i);
+        long item = PyLong_AsLong(key);
+        if (item == -1 && PyErr_Occurred())
+            goto fail;
+        if (item < 0) {
+            PyErr_SetString(PyExc_IndexError, "list index out of range");
+            goto fail;
+        }
+        int passed = PySet_Contains(skip, key);
+        if (passed == 0)
+            passed = PySequence_Contains(blocked, key);
+        if (passed == 0)
+            passed = differs(kind_of, (unsigned long)item, kind);
+        if (passed == 0 && !any_category)
+            passed = differs(category_of, (unsigned long)item, category);
+        if (passed < 0)
+            goto fail;
+        if (passed == 0 && PyList_Append(out, key) < 0)
+            goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"allowed", allowed, METH_VARARGS,
+     "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit): the first "
+     "limit items the filters of walk pass."},
+    {"walk", walk, METH_VARARGS,
+     "walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids): the allowed "
+     "items of encoded ranked lists merged best first, as response items."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_walk", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__walk(void)
+{
+    ITEM_ID = PyUnicode_InternFromString("item_id");
+    SCORE = PyUnicode_InternFromString("score");
+    REASON = PyUnicode_InternFromString("reason");
+    ROUND = PyUnicode_InternFromString("__round__");
+    DIGITS = PyLong_FromLong(4);
+    if (ITEM_ID == NULL || SCORE == NULL || REASON == NULL || ROUND == NULL || DIGITS == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

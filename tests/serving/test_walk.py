@@ -1,0 +1,130 @@
+"""serving._walk (C): the walk over encoded ranked lists, against the Python merge it replaced.
+
+The oracle below is the merge ``serving.ranking`` ran before the walk moved to C: the runs'
+heads ``(-boosted score, item, reason)`` compared as tuples, the first run winning a full tie.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from serving import _walk
+from storage.codec import encode_lists, read_list
+
+KINDS = ["product", "content"]
+CATEGORIES = ["breakfast", "drinks", "snacks"]
+
+
+def _oracle(runs: list[tuple[bytes, list[bool] | None, bool, float, str]], skip: set[int],
+            blocked: frozenset[int], kind_of: list[str], kind: str, category_of: list[str],
+            category: str | None, limit: int, ids: list[str]) -> list[dict[str, object]]:
+    heads = []
+    for blob, flags, member, factor, reason in runs:
+        ranked = read_list(blob)
+        entries = []
+        for position, item in enumerate(ranked.items):
+            if flags is None or flags[item] is member:
+                score = ranked.lo + ranked.levels[position] * ranked.step
+                entries.append((-(score * factor if score >= 0 else score / factor), item,
+                                reason))
+        heads.append(entries)
+    out: list[dict[str, object]] = []
+    positions = [0] * len(heads)
+    while len(out) < limit:
+        best = None
+        for r, entries in enumerate(heads):
+            if positions[r] < len(entries) and (
+                    best is None or entries[positions[r]] < heads[best][positions[best]]):
+                best = r
+        if best is None:
+            break
+        negative, item, reason = heads[best][positions[best]]
+        positions[best] += 1
+        if item in skip or item in blocked or kind_of[item] != kind:
+            continue
+        if category is not None and category_of[item] != category:
+            continue
+        skip.add(item)
+        out.append({"item_id": ids[item], "score": round(-negative, 4), "reason": reason})
+    return out
+
+
+def _blob(rng: random.Random, n_items: int, length: int, pad: int) -> bytes:
+    items = rng.sample(range(n_items), length)
+    # few distinct scores: ties between runs and within one run are common
+    scores = sorted((rng.choice([1.0, 0.5, 0.25, 0.0, -0.25, rng.uniform(-1, 2)])
+                     for _ in items), reverse=True)
+    ids = np.array([items + [-1] * pad])
+    return encode_lists(ids, np.array([scores + [np.nan] * pad]), n_items)[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_walk_gives_what_the_python_merge_gave(seed: int) -> None:
+    rng = random.Random(seed)
+    catalogs = {n_items: ([rng.choice(KINDS) for _ in range(n_items)],
+                          [rng.choice(CATEGORIES) for _ in range(n_items)],
+                          [f"i{i}" for i in range(n_items)],
+                          [rng.random() < 0.4 for _ in range(n_items)])
+                for n_items in (12, 40, 300, 70_000)}  # 70,000: uint32 indices
+    for _ in range(1_500):
+        n_items = rng.choice(list(catalogs))
+        kind_of, category_of, ids, flags = catalogs[n_items]
+        own = _blob(rng, n_items, rng.randrange(1, 12), rng.choice([0, 0, 3]))
+        runs: list[tuple[bytes, list[bool] | None, bool, float, str]]
+        if rng.random() < 0.3:
+            runs = [(own, None, True, 1.0, "personalized")]
+        else:
+            boost = rng.choice([1.0, 1.5, 3.0])
+            runs = [(own, flags, False, 1.0, "personalized"), (own, flags, True, boost, "slot:b")]
+            if rng.random() < 0.7:
+                runs.append((_blob(rng, n_items, rng.randrange(1, 8), 0), None, True, boost,
+                             "slot:b"))
+        skip = set(rng.sample(range(n_items), min(3, n_items)))
+        blocked = frozenset(rng.sample(range(n_items), min(rng.randrange(4), n_items)))
+        kind, category = rng.choice(KINDS), rng.choice([None, None, *CATEGORIES])
+        limit = rng.randrange(1, 15)
+        expected_skip = set(skip)
+        expected = _oracle(runs, expected_skip, blocked, kind_of, kind, category_of, category,
+                           limit, ids)
+        got = _walk.walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids)
+        assert got == expected
+        assert skip == expected_skip
+
+
+def test_a_walk_refuses_what_is_not_an_encoded_list() -> None:
+    with pytest.raises(ValueError, match="not an encoded ranked list"):
+        _walk.walk([(b"\x07junk", None, True, 1.0, "r")], set(), frozenset(), ["product"],
+                   "product", ["c"], None, 5, ["a"])
+
+
+def test_flags_shorter_than_the_catalog_are_an_index_error_not_a_crash() -> None:
+    blob = encode_lists(np.array([[5, 1]]), np.array([[0.9, 0.1]]), 10)[0]
+    with pytest.raises(IndexError):
+        _walk.walk([(blob, [True], True, 1.0, "r")], set(), frozenset(), ["product"] * 10,
+                   "product", ["c"] * 10, None, 5, [str(i) for i in range(10)])
+    with pytest.raises(IndexError):  # an item past the catalog's lists
+        _walk.walk([(blob, None, True, 1.0, "r")], set(), frozenset(), ["product"] * 3,
+                   "product", ["c"] * 3, None, 5, [str(i) for i in range(3)])
+
+
+def test_allowed_keeps_the_first_items_the_filters_pass() -> None:
+    rng = random.Random(9)
+    n_items = 50
+    kind_of = [rng.choice(KINDS) for _ in range(n_items)]
+    category_of = [rng.choice(CATEGORIES) for _ in range(n_items)]
+    for _ in range(2_000):
+        ranked = rng.sample(range(n_items), rng.randrange(n_items))
+        skip = set(rng.sample(range(n_items), rng.randrange(8)))
+        blocked = frozenset(rng.sample(range(n_items), rng.randrange(8)))
+        kind, category = rng.choice(KINDS), rng.choice([None, *CATEGORIES])
+        limit = rng.randrange(0, 20)
+        expected = [item for item in ranked
+                    if item not in skip and item not in blocked and kind_of[item] == kind
+                    and (category is None or category_of[item] == category)][:limit]
+        before = set(skip)
+        assert _walk.allowed(ranked, skip, blocked, kind_of, kind, category_of, category,
+                             limit) == expected
+        assert skip == before
