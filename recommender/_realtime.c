@@ -2,15 +2,17 @@
  * items, in C. Each gives what the Python it replaced gave, to the bit: the same additions in
  * the same order, the same stable order of ties.
  *
- * session(lists, exclude) -> (list[int], list[int])
+ * session(newest, neighbours, depth, offset, decay) -> (list[int], list[int])
  *
- * lists: (live item, items, n, values) per live item, newest first: the first n of ``items``
- * (ints) add values[0], values[1], ... to their totals (a list names an item once). The
- * candidates, all items named but those in ``exclude``, come back by total, largest first;
- * equal totals keep the order in which the items were first named (as Python's stable sort of
- * a dict's keys). Each total is summed in list order, so it is the same double as the Python
- * loop gave. With them, in the same order, the live item whose list added the most to each (the
- * first list of those on a tie).
+ * newest: the live items, newest first. ``neighbours(item)`` gives an item's similar items and
+ * scores, best first, or None; the first ``depth`` of them with a positive score are the live
+ * item's list. The similar item at rank r (from 1) of the live item ``age`` places from the
+ * newest adds decay ** age / (offset + r) to its total (a list names an item once). The
+ * candidates, all items named but the live items, come back by total, largest first; equal
+ * totals keep the order in which the items were first named (as Python's stable sort of a
+ * dict's keys); each total is summed in list order, so it is the same double as the Python
+ * loop gave. With them, in the same order, the live item whose list added the most to each
+ * (the newest of those on a tie).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -49,106 +51,152 @@ static Slot *find(Slot *table, size_t mask, long item)
     return &table[at];
 }
 
+typedef struct {
+    PyObject *live;  /* borrowed from newest */
+    PyObject *items; /* owned: the similar items as a list or tuple */
+    Py_ssize_t n;
+    double weight;
+} Found;
+
+/* the similar list of each live item, trimmed of its tail that is not similar at all */
+static Py_ssize_t gather(PyObject *newest, PyObject *neighbours, Py_ssize_t depth, double decay,
+                         Found *found, Py_ssize_t *entries)
+{
+    Py_ssize_t count = 0;
+    double weight = 1.0;
+    for (Py_ssize_t age = 0; age < PySequence_Fast_GET_SIZE(newest); age++) {
+        if (age > 0)
+            weight *= decay; /* decay ** age, multiplied out as the Python did */
+        PyObject *live = PySequence_Fast_GET_ITEM(newest, age);
+        PyObject *result = PyObject_CallOneArg(neighbours, live);
+        if (result == NULL)
+            return -1;
+        if (result == Py_None) {
+            Py_DECREF(result);
+            continue;
+        }
+        PyObject *pair = PySequence_Fast(result, "neighbours must give (items, scores)");
+        Py_DECREF(result);
+        if (pair == NULL)
+            return -1;
+        if (PySequence_Fast_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_ValueError, "neighbours must give (items, scores)");
+            return -1;
+        }
+        PyObject *items = PySequence_Fast(PySequence_Fast_GET_ITEM(pair, 0), "items");
+        PyObject *scores = PySequence_Fast(PySequence_Fast_GET_ITEM(pair, 1), "scores");
+        Py_DECREF(pair);
+        if (items == NULL || scores == NULL) {
+            Py_XDECREF(items);
+            Py_XDECREF(scores);
+            return -1;
+        }
+        Py_ssize_t n = depth;
+        if (n > PySequence_Fast_GET_SIZE(items))
+            n = PySequence_Fast_GET_SIZE(items);
+        if (n > PySequence_Fast_GET_SIZE(scores))
+            n = PySequence_Fast_GET_SIZE(scores);
+        while (n > 0) { /* best first: the tail that is not similar at all */
+            double score = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(scores, n - 1));
+            if (score == -1.0 && PyErr_Occurred()) {
+                Py_DECREF(items);
+                Py_DECREF(scores);
+                return -1;
+            }
+            if (score > 0)
+                break;
+            n--;
+        }
+        Py_DECREF(scores);
+        found[count].live = live;
+        found[count].items = items;
+        found[count].n = n;
+        found[count].weight = weight;
+        *entries += n;
+        count++;
+    }
+    return count;
+}
+
 static PyObject *session(PyObject *self, PyObject *args)
 {
-    PyObject *lists, *exclude;
-    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &lists, &exclude))
+    PyObject *newest_arg, *neighbours;
+    Py_ssize_t depth;
+    long offset;
+    double decay;
+    if (!PyArg_ParseTuple(args, "OOnld", &newest_arg, &neighbours, &depth, &offset, &decay))
         return NULL;
-    Py_ssize_t n_lists = PyList_GET_SIZE(lists), entries = 0;
-    for (Py_ssize_t l = 0; l < n_lists; l++) {
-        PyObject *spec = PyList_GET_ITEM(lists, l);
-        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 4) {
-            PyErr_SetString(PyExc_TypeError,
-                            "each list must be a (live item, items, n, values) tuple");
-            return NULL;
-        }
-        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
-        if (n < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "n must not be negative");
-            return NULL;
-        }
-        entries += n;
+    PyObject *newest = PySequence_Fast(newest_arg, "newest must be a sequence");
+    if (newest == NULL)
+        return NULL;
+    Py_ssize_t n_live = PySequence_Fast_GET_SIZE(newest), entries = 0, count = 0;
+    Found *found = PyMem_Calloc(n_live ? n_live : 1, sizeof(Found));
+    Slot *table = NULL;
+    Candidate *candidates = NULL;
+    PyObject *out = NULL;
+    if (found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    count = gather(newest, neighbours, depth, decay, found, &entries);
+    if (count < 0) {
+        count = n_live; /* free what was gathered (the rest is zeroed) */
+        goto done;
     }
     size_t size = 16;
     while (size < (size_t)entries * 2)
         size <<= 1;
-    Slot *table = PyMem_Calloc(size, sizeof(Slot));
-    Candidate *found = PyMem_Malloc((entries ? entries : 1) * sizeof(Candidate));
-    PyObject *out = NULL;
-    if (table == NULL || found == NULL) {
+    table = PyMem_Calloc(size, sizeof(Slot));
+    candidates = PyMem_Malloc((entries ? entries : 1) * sizeof(Candidate));
+    if (table == NULL || candidates == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     Py_ssize_t distinct = 0;
-    for (Py_ssize_t l = 0; l < n_lists; l++) {
-        PyObject *spec = PyList_GET_ITEM(lists, l);
-        PyObject *live = PyTuple_GET_ITEM(spec, 0);
-        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
-        PyObject *items = PySequence_Fast(PyTuple_GET_ITEM(spec, 1), "items must be a sequence");
-        if (items == NULL)
-            goto done;
-        PyObject *values = PySequence_Fast(PyTuple_GET_ITEM(spec, 3), "values must be a sequence");
-        if (values == NULL) {
-            Py_DECREF(items);
-            goto done;
-        }
-        if (n > PySequence_Fast_GET_SIZE(items))
-            n = PySequence_Fast_GET_SIZE(items);
-        if (n > PySequence_Fast_GET_SIZE(values))
-            n = PySequence_Fast_GET_SIZE(values);
-        PyObject **item_at = PySequence_Fast_ITEMS(items), **value_at = PySequence_Fast_ITEMS(values);
-        for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t l = 0; l < count; l++) {
+        PyObject **item_at = PySequence_Fast_ITEMS(found[l].items);
+        for (Py_ssize_t i = 0; i < found[l].n; i++) {
             long item = PyLong_AsLong(item_at[i]);
-            double value = PyFloat_AsDouble(value_at[i]);
-            if (PyErr_Occurred()) {
-                Py_DECREF(items);
-                Py_DECREF(values);
+            if (item == -1 && PyErr_Occurred())
                 goto done;
-            }
+            /* what the similar item at rank i + 1 adds: weight / (offset + rank) */
+            double value = found[l].weight * (1.0 / (double)(offset + i + 1));
             Slot *slot = find(table, size - 1, item);
             if (!slot->used) {
                 slot->used = 1;
                 slot->item = item;
                 slot->total = slot->best = value;
-                slot->source = live;
+                slot->source = found[l].live;
                 slot->first = distinct++;
             } else {
                 slot->total += value;
                 if (value > slot->best) {
                     slot->best = value;
-                    slot->source = live;
+                    slot->source = found[l].live;
                 }
             }
         }
-        Py_DECREF(items);
-        Py_DECREF(values);
     }
-    PyObject *skipped = PySequence_Fast(exclude, "exclude must be a sequence");
-    if (skipped == NULL)
-        goto done;
-    for (Py_ssize_t e = 0; e < PySequence_Fast_GET_SIZE(skipped); e++) {
-        long item = PyLong_AsLong(PySequence_Fast_GET_ITEM(skipped, e));
-        if (PyErr_Occurred()) {
-            Py_DECREF(skipped);
+    for (Py_ssize_t e = 0; e < n_live; e++) { /* the live items are not candidates */
+        long item = PyLong_AsLong(PySequence_Fast_GET_ITEM(newest, e));
+        if (item == -1 && PyErr_Occurred())
             goto done;
-        }
         Slot *slot = find(table, size - 1, item);
         if (slot->used)
             slot->excluded = 1;
     }
-    Py_DECREF(skipped);
     Py_ssize_t kept = 0;
     for (size_t at = 0; at < size; at++) {
         if (table[at].used && !table[at].excluded) {
-            found[kept].total = table[at].total;
-            found[kept].first = table[at].first;
-            found[kept].item = table[at].item;
-            found[kept].source = table[at].source;
+            candidates[kept].total = table[at].total;
+            candidates[kept].first = table[at].first;
+            candidates[kept].item = table[at].item;
+            candidates[kept].source = table[at].source;
             kept++;
         }
     }
-    qsort(found, kept, sizeof(Candidate), by_total);
+    qsort(candidates, kept, sizeof(Candidate), by_total);
     PyObject *order = PyList_New(kept), *sources = PyList_New(kept);
     if (order == NULL || sources == NULL) {
         Py_XDECREF(order);
@@ -156,25 +204,29 @@ static PyObject *session(PyObject *self, PyObject *args)
         goto done;
     }
     for (Py_ssize_t k = 0; k < kept; k++) {
-        PyObject *item = PyLong_FromLong(found[k].item);
+        PyObject *item = PyLong_FromLong(candidates[k].item);
         if (item == NULL) {
             Py_DECREF(order);
             Py_DECREF(sources);
             goto done;
         }
         PyList_SET_ITEM(order, k, item);
-        Py_INCREF(found[k].source);
-        PyList_SET_ITEM(sources, k, found[k].source);
+        Py_INCREF(candidates[k].source);
+        PyList_SET_ITEM(sources, k, candidates[k].source);
     }
     out = PyTuple_Pack(2, order, sources);
     Py_DECREF(order);
     Py_DECREF(sources);
 done:
-    PyMem_Free(table);
+    if (found != NULL)
+        for (Py_ssize_t l = 0; l < count; l++)
+            Py_XDECREF(found[l].items);
     PyMem_Free(found);
+    PyMem_Free(table);
+    PyMem_Free(candidates);
+    Py_DECREF(newest);
     return out;
 }
-
 
 /* fuse(first, second, weight, offset, n, fused) -> list of fused(item, score, second)
  *

@@ -5,7 +5,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-def session(lists: list[tuple[int, Sequence[int], int, Sequence[float]]],
-            exclude: Sequence[int]) -> tuple[list[int], list[int]]: ...
+def session(newest: Sequence[int],
+            neighbours: Callable[[int], tuple[Sequence[int], Sequence[float]] | None],
+            depth: int, offset: int, decay: float) -> tuple[list[int], list[int]]: ...
 def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int, n: int,
          fused: Callable[[int, float, bool], T]) -> list[T]: ...

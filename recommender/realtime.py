@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -49,22 +48,13 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
     """Session candidates best first, and candidate -> the live item that brought it.
 
     ``recent`` are the user's live items, oldest first (see the module docstring). A similar
-    list names an item once, as publish writes them. The sums, the sort and the explanations are
-    worked out in C (``recommender._realtime``): about 150 additions a request with live items.
+    list names an item once, as publish writes them; its tail with scores <= 0 is not similar
+    at all and is left out. The lists are summed, sorted and explained in C
+    (``recommender._realtime``): about 150 additions a request with live items.
     """
     newest = list(dict.fromkeys(reversed(recent)))[: config.session_items]
-    depth = config.session_depth
-    lists = []
-    for age, item in enumerate(newest):
-        found = neighbours(item)
-        if found is None:
-            continue
-        items, scores = found
-        n = min(depth, len(items), len(scores))
-        while n and scores[n - 1] <= 0:  # best first: the tail that is not similar at all
-            n -= 1
-        lists.append((item, items, n, _values(config.session_offset, depth, config.decay, age)))
-    ranked, sources = _realtime.session(lists, newest)
+    ranked, sources = _realtime.session(newest, neighbours, config.session_depth,
+                                        config.session_offset, config.decay)
     return ranked, Because(ranked, sources)
 
 
@@ -88,16 +78,6 @@ class Because(Mapping[int, int]):
 
     def __len__(self) -> int:
         return len(self.ranked)
-
-
-@cache
-def _values(offset: int, depth: int, decay: float, age: int) -> tuple[float, ...]:
-    """What the similar item at each rank r = 1 .. ``depth`` of the live item ``age`` places
-    from the newest adds: ``decay ** age / (offset + r)``."""
-    weight = 1.0
-    for _ in range(age):
-        weight *= decay
-    return tuple(weight * (1.0 / (offset + rank)) for rank in range(1, depth + 1))
 
 
 def fuse(first: Sequence[int], second: Sequence[int], weight: float, offset: int,

@@ -251,11 +251,12 @@ fail:
 
 static PyObject *allowed(PyObject *self, PyObject *args)
 {
-    PyObject *items, *skip, *blocked, *kind_of, *kind, *category_of, *category;
+    PyObject *items, *skip, *blocked, *kind_of, *kind, *category_of, *category, *seen;
+    PyObject *repeatable;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "O!O!OO!UO!On", &PyList_Type, &items, &PySet_Type, &skip,
+    if (!PyArg_ParseTuple(args, "O!O!OO!UO!OnOO!", &PyList_Type, &items, &PySet_Type, &skip,
                           &blocked, &PyList_Type, &kind_of, &kind, &PyList_Type, &category_of,
-                          &category, &limit))
+                          &category, &limit, &seen, &PyList_Type, &repeatable))
         return NULL;
     PyObject *out = PyList_New(0);
     if (out == NULL)
@@ -277,6 +278,11 @@ static PyObject *allowed(PyObject *self, PyObject *args)
             passed = differs(kind_of, (unsigned long)item, kind);
         if (passed == 0 && !any_category)
             passed = differs(category_of, (unsigned long)item, category);
+        if (passed == 0) {
+            passed = PySequence_Contains(seen, key);
+            if (passed > 0) /* seen: passed over unless its category is repeatable */
+                passed = differs(repeatable, (unsigned long)item, Py_True);
+        }
         if (passed < 0)
             goto fail;
         if (passed == 0 && PyList_Append(out, key) < 0)
@@ -290,8 +296,9 @@ fail:
 
 static PyMethodDef methods[] = {
     {"allowed", allowed, METH_VARARGS,
-     "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit): the first "
-     "limit items the filters of walk pass."},
+     "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit, seen, "
+     "repeatable): the first limit items the filters of walk pass, seen ones only if "
+     "repeatable."},
     {"walk", walk, METH_VARARGS,
      "walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids): the allowed "
      "items of encoded ranked lists merged best first, as response items."},

@@ -152,7 +152,7 @@ def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | Non
 
 
 def _new_items(view: VersionView, request: Request, categories: list[int],
-               seen: Callable[[], frozenset[int]], skip: set[int]) -> list[int]:
+               seen: Seen, skip: set[int]) -> list[int]:
     """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first."""
     picked: list[int] = []
     names, new_items = view.manifest.categories, view.new_item_ids
@@ -177,11 +177,13 @@ def personalized(
     own: bytes,
     slot_list: bytes | None,
     profile: bytes | None,
+    seen: Seen | None = None,
 ) -> list[Item]:
-    """A known user's items (see the module docstring), from the encoded lists and profile."""
+    """A known user's items (see the module docstring), from the encoded lists and profile
+    (``seen``: its seen items, when the caller reads them too)."""
     skip: set[int] = set()
     out = _own(view, request, own, slot_list, skip)
-    seen = _Seen(profile)
+    seen = seen if seen is not None else Seen(profile)
     categories = read_categories(profile) if profile and view.new_items else []
     for position, item in zip(NEW_POSITIONS, _new_items(view, request, categories, seen, skip),
                               strict=False):
@@ -196,24 +198,23 @@ def personalized(
 
 
 def with_session(view: VersionView, request: Request, items: list[Item], recent: list[int],
-                 weight: float, n: int, profile: bytes | None = None
+                 weight: float, n: int, seen: Seen | None = None
                  ) -> tuple[list[Item], bool]:
     """The first ``n`` of ``items`` (a known user's list, or popular for an unknown one) with
     the live items ``recent`` (indices, oldest first) moved out, fused with their session
     ranking with ``weight`` (``recommender.realtime``); the live items moved out only fill a
     list that would be shorter than ``n`` (a small catalog, seen through). Session items skip
-    what the user had in training (``profile``'s seen items) outside repeatable categories, as
-    their published list does. Also whether the session ranking brought candidates."""
+    what the user had in training (``seen``, from their profile) outside repeatable categories,
+    as their published list does. Also whether the session ranking brought candidates."""
     config, index_of, ids = view.realtime, view.index_of, view.item_ids
     again = not_again(view, recent)
     indices = [index_of[item["item_id"]] for item in items]  # type: ignore[index]
     ranked, source = realtime.session_ranking(recent, view.neighbours, config)
     session: list[int] = []
     if ranked:
-        skip = set(again)
-        if profile:
-            skip.update(not_again(view, read_seen(profile)))
-        session = _allowed(view, request, ranked, skip, n)
+        session = _walk_c.allowed(ranked, again, request.blocked, view.kind_of, request.kind,
+                                  view.category_of, request.category, n,
+                                  seen() if seen is not None else _NOTHING, view.repeatable)
     if not session:
         out = [item for item, index in zip(items, indices, strict=True) if index not in again][:n]
     else:
@@ -233,16 +234,9 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     return out, bool(session)
 
 
-def _allowed(view: VersionView, request: Request, ranked: list[int], skip: set[int],
-             limit: int) -> list[int]:
-    """The first ``limit`` items of ``ranked`` a response may show (``_take``'s filters), as
-    indices (``serving._walk``, in C)."""
-    return _walk_c.allowed(ranked, skip, request.blocked, view.kind_of, request.kind,
-                           view.category_of, request.category, limit)
-
-
-class _Seen:
-    """A profile's seen items, read the first time they are needed."""
+class Seen:
+    """A profile's seen items (the user's items in training), read the first time they are
+    needed."""
 
     def __init__(self, profile: bytes | None) -> None:
         self.profile = profile

@@ -133,13 +133,15 @@ async def recommendations(
         if fallback:
             metrics.fallback(kind)
     else:
-        items = ranking.personalized(view, request, own, slot_blob, profile)
+        seen = ranking.Seen(profile)
+        items = ranking.personalized(view, request, own, slot_blob, profile, seen)
         if len(items) < request.n and not with_profile:
             profile = (await store.bundle(user_id, [keys.profile(bucket)], [])).values[0]
-            items = ranking.personalized(view, request, own, slot_blob, profile)
+            seen = ranking.Seen(profile)
+            items = ranking.personalized(view, request, own, slot_blob, profile, seen)
         if recent:
             items, _ = ranking.with_session(view, request, items, recent,
-                                            view.realtime.session_weight, n, profile)
+                                            view.realtime.session_weight, n, seen)
     experiment, variant = (arm.experiment, arm.variant) if arm is not None else (None, None)
     if arm is not None:
         ab.impressions.add(arm.experiment, arm.variant, user_id, len(items))

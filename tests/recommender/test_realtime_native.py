@@ -27,8 +27,11 @@ def _session_oracle(recent: Sequence[int], neighbours: realtime.Neighbours,
         n = min(config.session_depth, len(items), len(scores))
         while n and scores[n - 1] <= 0:
             n -= 1
-        values = realtime._values(config.session_offset, config.session_depth, config.decay, age)
-        for other, value in zip(items[:n], values, strict=False):
+        weight = 1.0
+        for _ in range(age):
+            weight *= config.decay
+        for rank, other in enumerate(items[:n], start=1):
+            value = weight * (1.0 / (config.session_offset + rank))
             if other not in total:
                 total[other] = best[other] = value
                 source[other] = item

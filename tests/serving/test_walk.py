@@ -110,21 +110,24 @@ def test_flags_shorter_than_the_catalog_are_an_index_error_not_a_crash() -> None
                    "product", ["c"] * 3, None, 5, [str(i) for i in range(3)])
 
 
-def test_allowed_keeps_the_first_items_the_filters_pass() -> None:
+def test_allowed_keeps_the_first_items_the_filters_pass_and_seen_ones_if_repeatable() -> None:
     rng = random.Random(9)
     n_items = 50
     kind_of = [rng.choice(KINDS) for _ in range(n_items)]
     category_of = [rng.choice(CATEGORIES) for _ in range(n_items)]
+    repeatable = [category == "breakfast" for category in category_of]
     for _ in range(2_000):
         ranked = rng.sample(range(n_items), rng.randrange(n_items))
         skip = set(rng.sample(range(n_items), rng.randrange(8)))
         blocked = frozenset(rng.sample(range(n_items), rng.randrange(8)))
         kind, category = rng.choice(KINDS), rng.choice([None, *CATEGORIES])
+        seen = frozenset(rng.sample(range(n_items), rng.randrange(12)))
         limit = rng.randrange(0, 20)
         expected = [item for item in ranked
                     if item not in skip and item not in blocked and kind_of[item] == kind
-                    and (category is None or category_of[item] == category)][:limit]
+                    and (category is None or category_of[item] == category)
+                    and (item not in seen or repeatable[item])][:limit]
         before = set(skip)
         assert _walk.allowed(ranked, skip, blocked, kind_of, kind, category_of, category,
-                             limit) == expected
+                             limit, seen, repeatable) == expected
         assert skip == before
