@@ -986,13 +986,19 @@ called directly, 32 in flight), the reference's about 400; with the ranking stub
 cost about 370. The ranking was nearly half of it: `personalized` 75-100 µs (the slot merge of \
 three runs, a Python call per head), `with_session` 120-170 µs (the session ranking 50-60 µs, \
 `fuse` about 20 µs). The walk over a response's encoded lists (merge, filters, the response \
-items) and the session's filter are now `serving/_walk.c`; the session sums and rank fusion \
+items) and the session's filter are now `serving/_walk.c`; the session ranking (the neighbour \
+lists gathered, trimmed, weighed, summed, sorted and explained) and rank fusion are \
 `recommender/_realtime.c` (the replay runs the same C). On the same 3,000 captured synth \
-requests: `personalized` 75 -> 32 µs, the session ranking 60 -> 35 µs (the best of 15 \
-alternating passes), the same output; the tests compare the C with the Python it replaced on \
-thousands of random lists, ties and filters included. In-process, alternating the tree before \
-and after (2-3 passes of 4,000 requests each): synth with live items about 715 -> 560 µs a \
-request, synth without 470 -> 390, shop with live items 610 -> 520.
+requests (the best of 15 alternating passes): `personalized` 69 -> 30 µs, the session ranking \
+58 -> 27 µs, `with_session` about 120 -> 70 µs, the same output; the tests compare the C with \
+the Python it replaced on thousands of random lists, ties and filters included. In-process, \
+alternating the tree before and after the first step (2-3 passes of 4,000 requests each): synth \
+with live items about 715 -> 560 µs a request, synth without 470 -> 390, shop with live items \
+610 -> 520. Under wrk the same day: without live items shop 1.31x and 1.27x, synth 1.18x and \
+1.11x (0.96x before); with live items 0.90x-0.91x and 0.83x-0.90x (0.61x-0.68x before). What is \
+left with live items is Python glue around the C (the list built n + 5 long, then fused and \
+rebuilt), the request's Redis round trip and the framework, about 80% of the reference's cost \
+without ranking at all.
 - FastAPI's OpenTelemetry hooks looked up the providers on every request (about 15 µs): off \
 unless `RECSYS_OTEL=true`.
 """
