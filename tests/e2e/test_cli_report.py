@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -35,8 +36,13 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def run(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr; an unexpected exception's traceback is added to stderr,
+    so that a failure says what went wrong."""
     result = CliRunner().invoke(app, ["report", "ops", *args])
-    return result.exit_code, result.stdout, result.stderr
+    detail = ""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        detail = "".join(traceback.format_exception(result.exception))
+    return result.exit_code, result.stdout, result.stderr + detail
 
 
 def test_json_report_of_a_small_log(files: tuple[Path, Path]) -> None:
