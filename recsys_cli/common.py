@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -39,13 +39,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Turn library errors into a clear message and exit code 2 instead of a traceback."""
+    """Turn library errors into a clear message and exit code 2 instead of a traceback; the
+    command returns only once its tracking worker (``open_tracking_early``) is done."""
     try:
         yield
     except RecommenderError as exc:
         fail(str(exc))
     except FileNotFoundError as exc:
         fail(f"{exc.filename or exc}: no such file or directory")
+    finally:
+        _wait_for_tracking()
 
 
 def guarded(func: Callable[..., T]) -> Callable[..., T]:
@@ -133,8 +136,20 @@ def open_tracking_early(experiment: str) -> None:
     import training.job_data  # noqa: F401
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsys-tracking")
-    pool.submit(_open_tracking, experiment)
+    _TRACKING_WORKERS.append(pool.submit(_open_tracking, experiment))
     pool.shutdown(wait=False)
+
+
+_TRACKING_WORKERS: list[Future[None]] = []
+
+
+def _wait_for_tracking() -> None:
+    """Wait for the workers ``open_tracking_early`` started. A command whose read fails ends
+    before its worker has created the store's tables; in a process that goes on (the tests'
+    ``CliRunner``) the worker would otherwise go on importing MLflow and writing the store
+    beside whatever runs next. Its errors are the job's to raise (``configure_tracking``)."""
+    while _TRACKING_WORKERS:
+        wait([_TRACKING_WORKERS.pop()])
 
 
 def _open_tracking(experiment: str) -> None:
