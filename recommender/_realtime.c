@@ -18,29 +18,24 @@
 #include <Python.h>
 #include <stdlib.h>
 
+/* One item's entry in a table of a call: open addressing over a power-of-two size at least
+ * twice the entries, so a probe always ends. */
 typedef struct {
     long item;
     double total;
+    double part;      /* session: the largest value one list added; fuse: the first list's */
     Py_ssize_t first; /* order of first appearance */
+    PyObject *source; /* session, borrowed: the live item of the list that added ``part`` */
     int used;
     int excluded;
-    double best;
-    PyObject *source; /* borrowed: the live item of the list that added the most */
 } Slot;
 
-typedef struct {
-    double total;
-    Py_ssize_t first;
-    long item;
-    PyObject *source;
-} Candidate;
-
-static int by_total(const void *a, const void *b)
+static size_t table_size(Py_ssize_t entries)
 {
-    const Candidate *x = a, *y = b;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
-    return x->first < y->first ? -1 : (x->first > y->first);
+    size_t size = 16;
+    while (size < (size_t)entries * 2)
+        size <<= 1;
+    return size;
 }
 
 static Slot *find(Slot *table, size_t mask, long item)
@@ -49,6 +44,28 @@ static Slot *find(Slot *table, size_t mask, long item)
     while (table[at].used && table[at].item != item)
         at = (at + 1) & mask;
     return &table[at];
+}
+
+/* the slot of ``item``, added (total 0, in order of first appearance) if it was not there */
+static Slot *slot_of(Slot *table, size_t mask, long item, Slot **order, Py_ssize_t *distinct)
+{
+    Slot *slot = find(table, mask, item);
+    if (!slot->used) {
+        slot->used = 1;
+        slot->item = item;
+        slot->first = *distinct;
+        order[(*distinct)++] = slot;
+    }
+    return slot;
+}
+
+/* by total, largest first; equal totals in order of first appearance (a stable sort's order) */
+static int by_total(const void *a, const void *b)
+{
+    const Slot *x = *(const Slot *const *)a, *y = *(const Slot *const *)b;
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return x->first < y->first ? -1 : (x->first > y->first);
 }
 
 typedef struct {
@@ -132,8 +149,7 @@ static PyObject *session(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t n_live = PySequence_Fast_GET_SIZE(newest), entries = 0, count = 0;
     Found *found = PyMem_Calloc(n_live ? n_live : 1, sizeof(Found));
-    Slot *table = NULL;
-    Candidate *candidates = NULL;
+    Slot *table = NULL, **order = NULL;
     PyObject *out = NULL;
     if (found == NULL) {
         PyErr_NoMemory();
@@ -144,12 +160,10 @@ static PyObject *session(PyObject *self, PyObject *args)
         count = n_live; /* free what was gathered (the rest is zeroed) */
         goto done;
     }
-    size_t size = 16;
-    while (size < (size_t)entries * 2)
-        size <<= 1;
+    size_t size = table_size(entries);
     table = PyMem_Calloc(size, sizeof(Slot));
-    candidates = PyMem_Malloc((entries ? entries : 1) * sizeof(Candidate));
-    if (table == NULL || candidates == NULL) {
+    order = PyMem_Malloc((entries ? entries : 1) * sizeof(Slot *));
+    if (table == NULL || order == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -162,17 +176,14 @@ static PyObject *session(PyObject *self, PyObject *args)
                 goto done;
             /* what the similar item at rank i + 1 adds: weight / (offset + rank) */
             double value = found[l].weight * (1.0 / (double)(offset + i + 1));
-            Slot *slot = find(table, size - 1, item);
-            if (!slot->used) {
-                slot->used = 1;
-                slot->item = item;
-                slot->total = slot->best = value;
+            Slot *slot = slot_of(table, size - 1, item, order, &distinct);
+            if (slot->source == NULL) { /* just added: its first value is its total */
+                slot->total = slot->part = value;
                 slot->source = found[l].live;
-                slot->first = distinct++;
             } else {
                 slot->total += value;
-                if (value > slot->best) {
-                    slot->best = value;
+                if (value > slot->part) {
+                    slot->part = value;
                     slot->source = found[l].live;
                 }
             }
@@ -186,36 +197,30 @@ static PyObject *session(PyObject *self, PyObject *args)
         if (slot->used)
             slot->excluded = 1;
     }
+    qsort(order, distinct, sizeof(Slot *), by_total);
     Py_ssize_t kept = 0;
-    for (size_t at = 0; at < size; at++) {
-        if (table[at].used && !table[at].excluded) {
-            candidates[kept].total = table[at].total;
-            candidates[kept].first = table[at].first;
-            candidates[kept].item = table[at].item;
-            candidates[kept].source = table[at].source;
-            kept++;
-        }
-    }
-    qsort(candidates, kept, sizeof(Candidate), by_total);
-    PyObject *order = PyList_New(kept), *sources = PyList_New(kept);
-    if (order == NULL || sources == NULL) {
-        Py_XDECREF(order);
+    for (Py_ssize_t k = 0; k < distinct; k++)
+        if (!order[k]->excluded)
+            order[kept++] = order[k];
+    PyObject *ranked = PyList_New(kept), *sources = PyList_New(kept);
+    if (ranked == NULL || sources == NULL) {
+        Py_XDECREF(ranked);
         Py_XDECREF(sources);
         goto done;
     }
     for (Py_ssize_t k = 0; k < kept; k++) {
-        PyObject *item = PyLong_FromLong(candidates[k].item);
+        PyObject *item = PyLong_FromLong(order[k]->item);
         if (item == NULL) {
-            Py_DECREF(order);
+            Py_DECREF(ranked);
             Py_DECREF(sources);
             goto done;
         }
-        PyList_SET_ITEM(order, k, item);
-        Py_INCREF(candidates[k].source);
-        PyList_SET_ITEM(sources, k, candidates[k].source);
+        PyList_SET_ITEM(ranked, k, item);
+        Py_INCREF(order[k]->source);
+        PyList_SET_ITEM(sources, k, order[k]->source);
     }
-    out = PyTuple_Pack(2, order, sources);
-    Py_DECREF(order);
+    out = PyTuple_Pack(2, ranked, sources);
+    Py_DECREF(ranked);
     Py_DECREF(sources);
 done:
     if (found != NULL)
@@ -223,7 +228,7 @@ done:
             Py_XDECREF(found[l].items);
     PyMem_Free(found);
     PyMem_Free(table);
-    PyMem_Free(candidates);
+    PyMem_Free(order);
     Py_DECREF(newest);
     return out;
 }
@@ -235,30 +240,6 @@ done:
  * counts once. Ties keep the order of first appearance (``first``'s items, then ``second``'s
  * new ones). ``second`` says whether the second list's share of the score is the larger.
  */
-typedef struct {
-    long item;
-    double score;
-    double from_first;
-    Py_ssize_t first;
-    int used;
-} Entry;
-
-static Entry *entry_of(Entry *table, size_t mask, long item)
-{
-    size_t at = ((size_t)item * 0x9E3779B97F4A7C15ull) & mask;
-    while (table[at].used && table[at].item != item)
-        at = (at + 1) & mask;
-    return &table[at];
-}
-
-static int by_score(const void *a, const void *b)
-{
-    const Entry *x = *(const Entry *const *)a, *y = *(const Entry *const *)b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->first < y->first ? -1 : (x->first > y->first);
-}
-
 static PyObject *fuse(PyObject *self, PyObject *args)
 {
     PyObject *first_arg, *second_arg, *fused;
@@ -276,11 +257,9 @@ static PyObject *fuse(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n_first = PySequence_Fast_GET_SIZE(first), n_second = PySequence_Fast_GET_SIZE(second);
-    size_t size = 16;
-    while (size < (size_t)(n_first + n_second) * 2)
-        size <<= 1;
-    Entry *table = PyMem_Calloc(size, sizeof(Entry));
-    Entry **order = PyMem_Malloc((n_first + n_second + 1) * sizeof(Entry *));
+    size_t size = table_size(n_first + n_second);
+    Slot *table = PyMem_Calloc(size, sizeof(Slot));
+    Slot **order = PyMem_Malloc((n_first + n_second + 1) * sizeof(Slot *));
     PyObject *out = NULL;
     if (table == NULL || order == NULL) {
         PyErr_NoMemory();
@@ -292,32 +271,20 @@ static PyObject *fuse(PyObject *self, PyObject *args)
         long item = PyLong_AsLong(items[r]);
         if (item == -1 && PyErr_Occurred())
             goto done;
-        Entry *entry = entry_of(table, size - 1, item);
-        if (entry->used)
-            continue;
-        entry->used = 1;
-        entry->item = item;
-        entry->score = entry->from_first = 1.0 / (double)(offset + r + 1);
-        entry->first = distinct;
-        order[distinct++] = entry;
+        Py_ssize_t before = distinct;
+        Slot *slot = slot_of(table, size - 1, item, order, &distinct);
+        if (distinct > before) /* an item repeated in first counts once */
+            slot->total = slot->part = 1.0 / (double)(offset + r + 1);
     }
     items = PySequence_Fast_ITEMS(second);
     for (Py_ssize_t r = 0; r < n_second; r++) {
         long item = PyLong_AsLong(items[r]);
         if (item == -1 && PyErr_Occurred())
             goto done;
-        Entry *entry = entry_of(table, size - 1, item);
-        if (!entry->used) {
-            entry->used = 1;
-            entry->item = item;
-            entry->score = 0.0;
-            entry->from_first = 0.0;
-            entry->first = distinct;
-            order[distinct++] = entry;
-        }
-        entry->score = entry->score + weight / (double)(offset + r + 1);
+        Slot *slot = slot_of(table, size - 1, item, order, &distinct);
+        slot->total = slot->total + weight / (double)(offset + r + 1);
     }
-    qsort(order, distinct, sizeof(Entry *), by_score);
+    qsort(order, distinct, sizeof(Slot *), by_total);
     if (n > distinct)
         n = distinct;
     if (n < 0)
@@ -326,10 +293,10 @@ static PyObject *fuse(PyObject *self, PyObject *args)
     if (out == NULL)
         goto done;
     for (Py_ssize_t k = 0; k < n; k++) {
-        Entry *entry = order[k];
+        Slot *slot = order[k];
         PyObject *value = PyObject_CallFunction(
-            fused, "ldO", entry->item, entry->score,
-            entry->score - entry->from_first > entry->from_first ? Py_True : Py_False);
+            fused, "ldO", slot->item, slot->total,
+            slot->total - slot->part > slot->part ? Py_True : Py_False);
         if (value == NULL) {
             Py_CLEAR(out);
             goto done;
@@ -349,9 +316,8 @@ static PyMethodDef methods[] = {
      "fuse(first, second, weight, offset, n, fused): the n best items of two lists by weighted "
      "reciprocal rank, as fused(item, score, second)."},
     {"session", session, METH_VARARGS,
-     "ranked(lists, exclude): the items of (live item, items, n, values) lists by summed "
-     "values, largest first, ties in order of first appearance, without those in exclude; and "
-     "the live item whose list added the most to each."},
+     "session(newest, neighbours, depth, offset, decay): session candidates by summed weighted "
+     "reciprocal ranks, and the live item that brought each."},
     {NULL, NULL, 0, NULL},
 };
 
