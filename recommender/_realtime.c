@@ -16,56 +16,154 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
 
-/* One item's entry in a table of a call: open addressing over a power-of-two size at least
- * twice the entries, so a probe always ends. */
+/* One item's entry in a call's table; the entries lie in order of first appearance. */
 typedef struct {
     long item;
+    PyObject *key;    /* borrowed: the item as the caller's sequences hold it */
     double total;
     double part;      /* session: the largest value one list added; fuse: the first list's */
-    Py_ssize_t first; /* order of first appearance */
     PyObject *source; /* session, borrowed: the live item of the list that added ``part`` */
-    int used;
-    int excluded;
+    int marked;       /* session: a live item (no candidate); fuse: in the first list */
 } Slot;
 
-static size_t table_size(Py_ssize_t entries)
+/* The items of a call: their slots, dense, and an open-addressing index over them (1 + a
+ * slot's position, 0 for empty) of a power-of-two size at least twice the entries, so a probe
+ * always ends; only the index is zeroed. */
+typedef struct {
+    Slot *slots;
+    uint32_t *index;
+    size_t mask;
+    Py_ssize_t count;
+} Table;
+
+static int table_open(Table *table, Py_ssize_t entries)
 {
     size_t size = 16;
     while (size < (size_t)entries * 2)
         size <<= 1;
-    return size;
-}
-
-static Slot *find(Slot *table, size_t mask, long item)
-{
-    size_t at = ((size_t)item * 0x9E3779B97F4A7C15ull) & mask;
-    while (table[at].used && table[at].item != item)
-        at = (at + 1) & mask;
-    return &table[at];
-}
-
-/* the slot of ``item``, added (total 0, in order of first appearance) if it was not there */
-static Slot *slot_of(Slot *table, size_t mask, long item, Slot **order, Py_ssize_t *distinct)
-{
-    Slot *slot = find(table, mask, item);
-    if (!slot->used) {
-        slot->used = 1;
-        slot->item = item;
-        slot->first = *distinct;
-        order[(*distinct)++] = slot;
+    table->slots = PyMem_Malloc((entries ? entries : 1) * sizeof(Slot));
+    table->index = PyMem_Calloc(size, sizeof(uint32_t));
+    table->mask = size - 1;
+    table->count = 0;
+    if (table->slots == NULL || table->index == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
-    return slot;
+    return 0;
 }
 
-/* by total, largest first; equal totals in order of first appearance (a stable sort's order) */
-static int by_total(const void *a, const void *b)
+static void table_close(Table *table)
 {
-    const Slot *x = *(const Slot *const *)a, *y = *(const Slot *const *)b;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
-    return x->first < y->first ? -1 : (x->first > y->first);
+    PyMem_Free(table->slots);
+    PyMem_Free(table->index);
+}
+
+static uint32_t *probe(Table *table, long item)
+{
+    size_t at = ((size_t)item * 0x9E3779B97F4A7C15ull) & table->mask;
+    while (table->index[at] && table->slots[table->index[at] - 1].item != item)
+        at = (at + 1) & table->mask;
+    return &table->index[at];
+}
+
+/* the slot of ``item``, or NULL */
+static Slot *find(Table *table, long item)
+{
+    uint32_t at = *probe(table, item);
+    return at ? &table->slots[at - 1] : NULL;
+}
+
+/* the slot of ``item``, added (zeroed, after the others) if it was not there */
+static Slot *slot_of(Table *table, long item, PyObject *key, int *added)
+{
+    uint32_t *at = probe(table, item);
+    *added = !*at;
+    if (*added) {
+        Slot *slot = &table->slots[table->count++];
+        *slot = (Slot){.item = item, .key = key};
+        *at = (uint32_t)table->count;
+    }
+    return &table->slots[*at - 1];
+}
+
+/* a new reference to the slot's item as an int: the caller's own object when it is one */
+static PyObject *item_object(const Slot *slot)
+{
+    if (PyLong_CheckExact(slot->key)) {
+        Py_INCREF(slot->key);
+        return slot->key;
+    }
+    return PyLong_FromLong(slot->item);
+}
+
+/* A slot's sort key: by total, largest first; equal totals in order of first appearance (a
+ * stable sort's order). Totals are finite: every value added is. */
+typedef struct {
+    double total;
+    Py_ssize_t at;
+} Key;
+
+static inline int before(Key a, Key b)
+{
+    return a.total > b.total || (a.total == b.total && a.at < b.at);
+}
+
+#define RUN 16
+
+/* keys sorted by ``before``: insertion-sorted runs, merged bottom-up through ``spare`` (a
+ * qsort's comparison calls cost more than the rest of a session) */
+static void sort_keys(Key *keys, Key *spare, Py_ssize_t n)
+{
+    for (Py_ssize_t start = 0; start < n; start += RUN) {
+        Py_ssize_t end = start + RUN < n ? start + RUN : n;
+        for (Py_ssize_t i = start + 1; i < end; i++) {
+            Key key = keys[i];
+            Py_ssize_t j = i;
+            for (; j > start && before(key, keys[j - 1]); j--)
+                keys[j] = keys[j - 1];
+            keys[j] = key;
+        }
+    }
+    Key *from = keys, *to = spare;
+    for (Py_ssize_t width = RUN; width < n; width *= 2) {
+        for (Py_ssize_t lo = 0; lo < n; lo += 2 * width) {
+            Py_ssize_t mid = lo + width < n ? lo + width : n;
+            Py_ssize_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            Py_ssize_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                to[k++] = before(from[j], from[i]) ? from[j++] : from[i++];
+            while (i < mid)
+                to[k++] = from[i++];
+            while (j < hi)
+                to[k++] = from[j++];
+        }
+        Key *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != keys)
+        memcpy(keys, from, n * sizeof(Key));
+}
+
+/* the table's slots by total (see ``Key``) in ``order``, room for them all; -1 without memory */
+static int sorted(Table *table, Slot **order)
+{
+    Py_ssize_t n = table->count;
+    Key *keys = PyMem_Malloc((2 * n + 1) * sizeof(Key));
+    if (keys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        keys[k] = (Key){table->slots[k].total, k};
+    sort_keys(keys, keys + n, n);
+    for (Py_ssize_t k = 0; k < n; k++)
+        order[k] = &table->slots[keys[k].at];
+    PyMem_Free(keys);
+    return 0;
 }
 
 typedef struct {
@@ -149,7 +247,8 @@ static PyObject *session(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t n_live = PySequence_Fast_GET_SIZE(newest), entries = 0, count = 0;
     Found *found = PyMem_Calloc(n_live ? n_live : 1, sizeof(Found));
-    Slot *table = NULL, **order = NULL;
+    Table table = {0};
+    Slot **order = NULL;
     PyObject *out = NULL;
     if (found == NULL) {
         PyErr_NoMemory();
@@ -160,14 +259,11 @@ static PyObject *session(PyObject *self, PyObject *args)
         count = n_live; /* free what was gathered (the rest is zeroed) */
         goto done;
     }
-    size_t size = table_size(entries);
-    table = PyMem_Calloc(size, sizeof(Slot));
     order = PyMem_Malloc((entries ? entries : 1) * sizeof(Slot *));
-    if (table == NULL || order == NULL) {
+    if (table_open(&table, entries) < 0 || order == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t distinct = 0;
     for (Py_ssize_t l = 0; l < count; l++) {
         PyObject **item_at = PySequence_Fast_ITEMS(found[l].items);
         for (Py_ssize_t i = 0; i < found[l].n; i++) {
@@ -176,8 +272,9 @@ static PyObject *session(PyObject *self, PyObject *args)
                 goto done;
             /* what the similar item at rank i + 1 adds: weight / (offset + rank) */
             double value = found[l].weight * (1.0 / (double)(offset + i + 1));
-            Slot *slot = slot_of(table, size - 1, item, order, &distinct);
-            if (slot->source == NULL) { /* just added: its first value is its total */
+            int added;
+            Slot *slot = slot_of(&table, item, item_at[i], &added);
+            if (added) { /* its first value is its total */
                 slot->total = slot->part = value;
                 slot->source = found[l].live;
             } else {
@@ -193,14 +290,15 @@ static PyObject *session(PyObject *self, PyObject *args)
         long item = PyLong_AsLong(PySequence_Fast_GET_ITEM(newest, e));
         if (item == -1 && PyErr_Occurred())
             goto done;
-        Slot *slot = find(table, size - 1, item);
-        if (slot->used)
-            slot->excluded = 1;
+        Slot *slot = find(&table, item);
+        if (slot != NULL)
+            slot->marked = 1;
     }
-    qsort(order, distinct, sizeof(Slot *), by_total);
+    if (sorted(&table, order) < 0)
+        goto done;
     Py_ssize_t kept = 0;
-    for (Py_ssize_t k = 0; k < distinct; k++)
-        if (!order[k]->excluded)
+    for (Py_ssize_t k = 0; k < table.count; k++)
+        if (!order[k]->marked)
             order[kept++] = order[k];
     PyObject *ranked = PyList_New(kept), *sources = PyList_New(kept);
     if (ranked == NULL || sources == NULL) {
@@ -209,7 +307,7 @@ static PyObject *session(PyObject *self, PyObject *args)
         goto done;
     }
     for (Py_ssize_t k = 0; k < kept; k++) {
-        PyObject *item = PyLong_FromLong(order[k]->item);
+        PyObject *item = item_object(order[k]);
         if (item == NULL) {
             Py_DECREF(ranked);
             Py_DECREF(sources);
@@ -227,18 +325,20 @@ done:
         for (Py_ssize_t l = 0; l < count; l++)
             Py_XDECREF(found[l].items);
     PyMem_Free(found);
-    PyMem_Free(table);
+    table_close(&table);
     PyMem_Free(order);
     Py_DECREF(newest);
     return out;
 }
 
-/* fuse(first, second, weight, offset, n, fused) -> list of fused(item, score, second)
+/* fuse(first, second, weight, offset, n, fused) -> list of fused(item, score, second), fused a
+ * subclass of tuple (a named tuple)
  *
  * The n best items of ``first`` (weight 1) and ``second`` (``weight``) by weighted reciprocal
  * rank: the item at rank r (from 1) adds weight / (offset + r); an item repeated in ``first``
  * counts once. Ties keep the order of first appearance (``first``'s items, then ``second``'s
- * new ones). ``second`` says whether the second list's share of the score is the larger.
+ * new ones). ``second`` says whether the item is the second list's: not in the first, or with
+ * the larger share of the score from the second.
  */
 static PyObject *fuse(PyObject *self, PyObject *args)
 {
@@ -246,8 +346,13 @@ static PyObject *fuse(PyObject *self, PyObject *args)
     double weight;
     long offset;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOdlnO", &first_arg, &second_arg, &weight, &offset, &n, &fused))
+    if (!PyArg_ParseTuple(args, "OOdlnO!", &first_arg, &second_arg, &weight, &offset, &n,
+                          &PyType_Type, &fused))
         return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)fused, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "fused must be a tuple type (a named tuple)");
+        return NULL;
+    }
     PyObject *first = PySequence_Fast(first_arg, "first must be a sequence");
     if (first == NULL)
         return NULL;
@@ -257,36 +362,37 @@ static PyObject *fuse(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n_first = PySequence_Fast_GET_SIZE(first), n_second = PySequence_Fast_GET_SIZE(second);
-    size_t size = table_size(n_first + n_second);
-    Slot *table = PyMem_Calloc(size, sizeof(Slot));
+    Table table = {0};
     Slot **order = PyMem_Malloc((n_first + n_second + 1) * sizeof(Slot *));
     PyObject *out = NULL;
-    if (table == NULL || order == NULL) {
+    if (table_open(&table, n_first + n_second) < 0 || order == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t distinct = 0;
+    int added;
     PyObject **items = PySequence_Fast_ITEMS(first);
     for (Py_ssize_t r = 0; r < n_first; r++) {
         long item = PyLong_AsLong(items[r]);
         if (item == -1 && PyErr_Occurred())
             goto done;
-        Py_ssize_t before = distinct;
-        Slot *slot = slot_of(table, size - 1, item, order, &distinct);
-        if (distinct > before) /* an item repeated in first counts once */
+        Slot *slot = slot_of(&table, item, items[r], &added);
+        if (added) { /* an item repeated in first counts once */
             slot->total = slot->part = 1.0 / (double)(offset + r + 1);
+            slot->marked = 1;
+        }
     }
     items = PySequence_Fast_ITEMS(second);
     for (Py_ssize_t r = 0; r < n_second; r++) {
         long item = PyLong_AsLong(items[r]);
         if (item == -1 && PyErr_Occurred())
             goto done;
-        Slot *slot = slot_of(table, size - 1, item, order, &distinct);
+        Slot *slot = slot_of(&table, item, items[r], &added);
         slot->total = slot->total + weight / (double)(offset + r + 1);
     }
-    qsort(order, distinct, sizeof(Slot *), by_total);
-    if (n > distinct)
-        n = distinct;
+    if (sorted(&table, order) < 0)
+        goto done;
+    if (n > table.count)
+        n = table.count;
     if (n < 0)
         n = 0;
     out = PyList_New(n);
@@ -294,9 +400,14 @@ static PyObject *fuse(PyObject *self, PyObject *args)
         goto done;
     for (Py_ssize_t k = 0; k < n; k++) {
         Slot *slot = order[k];
-        PyObject *value = PyObject_CallFunction(
-            fused, "ldO", slot->item, slot->total,
-            slot->total - slot->part > slot->part ? Py_True : Py_False);
+        int theirs = !slot->marked || slot->total - slot->part > slot->part;
+        PyObject *args = Py_BuildValue("((NdO))", item_object(slot), slot->total,
+                                       theirs ? Py_True : Py_False);
+        /* tuple.__new__(fused, (item, score, second)), as a named tuple's _make does, without
+         * its Python __new__ (which cost more than the fusion) */
+        PyObject *value =
+            args == NULL ? NULL : PyTuple_Type.tp_new((PyTypeObject *)fused, args, NULL);
+        Py_XDECREF(args);
         if (value == NULL) {
             Py_CLEAR(out);
             goto done;
@@ -304,7 +415,7 @@ static PyObject *fuse(PyObject *self, PyObject *args)
         PyList_SET_ITEM(out, k, value);
     }
 done:
-    PyMem_Free(table);
+    table_close(&table);
     PyMem_Free(order);
     Py_DECREF(first);
     Py_DECREF(second);

@@ -34,8 +34,8 @@ Neighbours = Callable[[int], tuple[Sequence[int], Sequence[float]] | None]
 
 
 class Fused(NamedTuple):
-    """One item of a fused list: its fused score and whether the second list brought it (its
-    contribution from the second list is larger than from the first). A named tuple: serving
+    """One item of a fused list: its fused score and whether the second list brought it (it is
+    not in the first, or its contribution from the second list is the larger). A named tuple: serving
     makes about ten a request, and a frozen dataclass costs several times more to build."""
 
     item: int

@@ -15,6 +15,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <string.h>
 
 #define HEADER 9
@@ -132,7 +133,29 @@ static int differs(PyObject *list, unsigned long item, PyObject *wanted)
     return PyObject_RichCompareBool(value, wanted, Py_NE);
 }
 
-static PyObject *ITEM_ID, *SCORE, *REASON, *ROUND, *DIGITS;
+static PyObject *ITEM_ID, *SCORE, *REASON, *BECAUSE, *ROUND, *DIGITS;
+
+/* round(x, 4) as Python gives it: the double nearest the decimal with 4 places nearest x, ties
+ * to even. Python finds that decimal by printing x (dtoa) and reads it back. Where y = x * 10^4
+ * is below 2^31 (so within 2^-22 of the exact product) and at least 0.0001 away from half-way
+ * between two integers, the decimal's numerator is the integer nearest y, k, and k / 10^4 (a
+ * correctly rounded division of exact values) is the double nearest it; otherwise Python's
+ * round. */
+static PyObject *rounded(double x)
+{
+    double y = x * 10000.0;
+    if (fabs(y) < 2147483648.0) {
+        double k = nearbyint(y);
+        if (fabs(y - k) < 0.4999)
+            return PyFloat_FromDouble(k / 10000.0);
+    }
+    PyObject *raw = PyFloat_FromDouble(x);
+    if (raw == NULL)
+        return NULL;
+    PyObject *out = PyObject_CallMethodOneArg(raw, ROUND, DIGITS);
+    Py_DECREF(raw);
+    return out;
+}
 
 /* {"item_id": ids[item], "score": round(score, 4), "reason": reason} */
 static PyObject *response_item(PyObject *ids, unsigned long item, double score, PyObject *reason)
@@ -141,21 +164,17 @@ static PyObject *response_item(PyObject *ids, unsigned long item, double score, 
         PyErr_SetString(PyExc_IndexError, "list index out of range");
         return NULL;
     }
-    PyObject *raw = PyFloat_FromDouble(score);
-    if (raw == NULL)
-        return NULL;
-    PyObject *rounded = PyObject_CallMethodOneArg(raw, ROUND, DIGITS);
-    Py_DECREF(raw);
-    if (rounded == NULL)
+    PyObject *score4 = rounded(score);
+    if (score4 == NULL)
         return NULL;
     PyObject *entry = PyDict_New();
     if (entry == NULL || PyDict_SetItem(entry, ITEM_ID, PyList_GET_ITEM(ids, item)) < 0 ||
-        PyDict_SetItem(entry, SCORE, rounded) < 0 || PyDict_SetItem(entry, REASON, reason) < 0) {
+        PyDict_SetItem(entry, SCORE, score4) < 0 || PyDict_SetItem(entry, REASON, reason) < 0) {
         Py_XDECREF(entry);
-        Py_DECREF(rounded);
+        Py_DECREF(score4);
         return NULL;
     }
-    Py_DECREF(rounded);
+    Py_DECREF(score4);
     return entry;
 }
 
@@ -294,11 +313,177 @@ fail:
     return NULL;
 }
 
+/* the item of ``index`` (an int) in ``ranked`` (ints): its position, or -1 */
+static Py_ssize_t position_of(PyObject *ranked, long index)
+{
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(ranked); j++) {
+        long item = PyLong_AsLong(PyList_GET_ITEM(ranked, j));
+        if (item == -1 && PyErr_Occurred())
+            return -2;
+        if (item == index)
+            return j;
+    }
+    return -1;
+}
+
+static PyObject *id_of(PyObject *ids, long item)
+{
+    if (item < 0 || item >= PyList_GET_SIZE(ids)) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return NULL;
+    }
+    return PyList_GET_ITEM(ids, item);
+}
+
+/* a fused entry (item, score, second) as a response item: the first list's own item with the
+ * fused score, or a session item with its explanation */
+static PyObject *blended_item(PyObject *entry, PyObject *items, PyObject **index,
+                              PyObject *ranked, PyObject *sources, PyObject *ids,
+                              PyObject *reason)
+{
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
+        PyErr_SetString(PyExc_TypeError, "fuse must give (item, score, second) tuples");
+        return NULL;
+    }
+    long item = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+    double score = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
+    if ((item == -1 || score == -1.0) && PyErr_Occurred())
+        return NULL;
+    PyObject *score4 = rounded(score * 100.0);
+    if (score4 == NULL)
+        return NULL;
+    PyObject *out = NULL;
+    if (PyTuple_GET_ITEM(entry, 2) == Py_True) {
+        Py_ssize_t at = position_of(ranked, item);
+        if (at == -1)
+            PyErr_Format(PyExc_KeyError, "%ld is not a session candidate", item);
+        if (at < 0 || at >= PyList_GET_SIZE(sources)) {
+            if (at >= 0)
+                PyErr_SetString(PyExc_IndexError, "sources shorter than ranked");
+            goto done;
+        }
+        long source = PyLong_AsLong(PyList_GET_ITEM(sources, at));
+        PyObject *id = id_of(ids, item), *because = NULL;
+        if (id != NULL && !(source == -1 && PyErr_Occurred()))
+            because = id_of(ids, source);
+        if (because == NULL)
+            goto done;
+        out = PyDict_New();
+        if (out != NULL && (PyDict_SetItem(out, ITEM_ID, id) < 0 ||
+                            PyDict_SetItem(out, SCORE, score4) < 0 ||
+                            PyDict_SetItem(out, REASON, reason) < 0 ||
+                            PyDict_SetItem(out, BECAUSE, because) < 0))
+            Py_CLEAR(out);
+        goto done;
+    }
+    /* the last of the first list's items with this index, as a dict from index to item */
+    for (Py_ssize_t i = PyList_GET_SIZE(items) - 1; i >= 0; i--) {
+        long mine = PyLong_AsLong(index[i]);
+        if (mine == -1 && PyErr_Occurred())
+            goto done;
+        if (mine == item) {
+            out = PyDict_Copy(PyList_GET_ITEM(items, i));
+            if (out != NULL && PyDict_SetItem(out, SCORE, score4) < 0)
+                Py_CLEAR(out);
+            goto done;
+        }
+    }
+    PyErr_Format(PyExc_KeyError, "%ld is in neither list", item);
+done:
+    Py_DECREF(score4);
+    return out;
+}
+
+static PyObject *blend(PyObject *self, PyObject *args)
+{
+    PyObject *items, *index_of, *again, *session, *fuse, *ranked, *sources, *ids, *reason;
+    double weight;
+    long offset;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OdlnO!O!O!U", &PyList_Type, &items, &PyDict_Type,
+                          &index_of, &PySet_Type, &again, &PyList_Type, &session, &fuse,
+                          &weight, &offset, &n, &PyList_Type, &ranked, &PyList_Type, &sources,
+                          &PyList_Type, &ids, &reason))
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(items);
+    PyObject **index = PyMem_Malloc((count ? count : 1) * sizeof(PyObject *));
+    char *moved = PyMem_Malloc(count ? count : 1);
+    PyObject *kept = PyList_New(0), *out = PyList_New(0), *fused = NULL;
+    if (index == NULL || moved == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (kept == NULL || out == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        PyObject *id = PyDict_Check(item) ? PyDict_GetItemWithError(item, ITEM_ID) : NULL;
+        if (id == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "item_id");
+            goto fail;
+        }
+        index[i] = PyDict_GetItemWithError(index_of, id); /* borrowed: index_of keeps it */
+        if (index[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, id);
+            goto fail;
+        }
+        int found = PySet_Contains(again, index[i]);
+        if (found < 0)
+            goto fail;
+        moved[i] = (char)found;
+        if (!found && PyList_Append(kept, index[i]) < 0)
+            goto fail;
+    }
+    if (PyList_GET_SIZE(session) == 0) {
+        for (Py_ssize_t i = 0; i < count && PyList_GET_SIZE(out) < n; i++)
+            if (!moved[i] && PyList_Append(out, PyList_GET_ITEM(items, i)) < 0)
+                goto fail;
+    } else {
+        fused = PyObject_CallFunction(fuse, "OOdln", kept, session, weight, offset, n);
+        if (fused == NULL)
+            goto fail;
+        if (!PyList_Check(fused)) {
+            PyErr_SetString(PyExc_TypeError, "fuse must give a list");
+            goto fail;
+        }
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(fused); k++) {
+            PyObject *entry = blended_item(PyList_GET_ITEM(fused, k), items, index, ranked,
+                                           sources, ids, reason);
+            if (entry == NULL || PyList_Append(out, entry) < 0) {
+                Py_XDECREF(entry);
+                goto fail;
+            }
+            Py_DECREF(entry);
+        }
+    }
+    /* the live items moved out fill a list that would be short */
+    for (Py_ssize_t i = 0; i < count && PyList_GET_SIZE(out) < n; i++)
+        if (moved[i] && PyList_Append(out, PyList_GET_ITEM(items, i)) < 0)
+            goto fail;
+    PyMem_Free(index);
+    PyMem_Free(moved);
+    Py_DECREF(kept);
+    Py_XDECREF(fused);
+    return out;
+fail:
+    PyMem_Free(index);
+    PyMem_Free(moved);
+    Py_XDECREF(kept);
+    Py_XDECREF(out);
+    Py_XDECREF(fused);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"allowed", allowed, METH_VARARGS,
      "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit, seen, "
      "repeatable): the first limit items the filters of walk pass, seen ones only if "
      "repeatable."},
+    {"blend", blend, METH_VARARGS,
+     "blend(items, index_of, again, session, fuse, weight, offset, n, ranked, sources, ids, "
+     "reason): response items fused with session candidates (serving.ranking.with_session)."},
     {"walk", walk, METH_VARARGS,
      "walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids): the allowed "
      "items of encoded ranked lists merged best first, as response items."},
@@ -312,9 +497,11 @@ PyMODINIT_FUNC PyInit__walk(void)
     ITEM_ID = PyUnicode_InternFromString("item_id");
     SCORE = PyUnicode_InternFromString("score");
     REASON = PyUnicode_InternFromString("reason");
+    BECAUSE = PyUnicode_InternFromString("because");
     ROUND = PyUnicode_InternFromString("__round__");
     DIGITS = PyLong_FromLong(4);
-    if (ITEM_ID == NULL || SCORE == NULL || REASON == NULL || ROUND == NULL || DIGITS == NULL)
+    if (ITEM_ID == NULL || SCORE == NULL || REASON == NULL || BECAUSE == NULL || ROUND == NULL ||
+        DIGITS == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

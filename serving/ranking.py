@@ -206,31 +206,17 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     list that would be shorter than ``n`` (a small catalog, seen through). Session items skip
     what the user had in training (``seen``, from their profile) outside repeatable categories,
     as their published list does. Also whether the session ranking brought candidates."""
-    config, index_of, ids = view.realtime, view.index_of, view.item_ids
+    config = view.realtime
     again = not_again(view, recent)
-    indices = [index_of[item["item_id"]] for item in items]  # type: ignore[index]
-    ranked, source = realtime.session_ranking(recent, view.neighbours, config)
+    ranked, because = realtime.session_ranking(recent, view.neighbours, config)
     session: list[int] = []
     if ranked:
         session = _walk_c.allowed(ranked, again, request.blocked, view.kind_of, request.kind,
                                   view.category_of, request.category, n,
                                   seen() if seen is not None else _NOTHING, view.repeatable)
-    if not session:
-        out = [item for item, index in zip(items, indices, strict=True) if index not in again][:n]
-    else:
-        by_index = dict(zip(indices, items, strict=True))
-        kept = [index for index in indices if index not in again]
-        out = []
-        for entry in realtime.fuse(kept, session, weight, config.offset, n):
-            score = round(entry.score * 100, 4)
-            if entry.second:
-                out.append({"item_id": ids[entry.item], "score": score, "reason": SESSION,
-                            "because": ids[source[entry.item]]})
-            else:
-                out.append({**by_index[entry.item], "score": score})
-    if len(out) < n:
-        out += [item for item, index in zip(items, indices, strict=True) if index in again
-                ][: n - len(out)]
+    out = _walk_c.blend(items, view.index_of, again, session, realtime.fuse, weight,
+                        config.offset, n, because.ranked, because.sources, view.item_ids,
+                        SESSION)
     return out, bool(session)
 
 

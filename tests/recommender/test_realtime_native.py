@@ -54,8 +54,8 @@ def _fuse_oracle(first: Sequence[int], second: Sequence[int], weight: float, off
     for rank, item in enumerate(second, start=1):
         scores[item] = scores.get(item, 0.0) + weight / (offset + rank)
     order = sorted(scores, key=scores.__getitem__, reverse=True)[:n]
-    return [(item, scores[item], scores[item] - from_first.get(item, 0.0)
-             > from_first.get(item, 0.0)) for item in order]
+    return [(item, scores[item], item not in from_first
+             or scores[item] - from_first[item] > from_first[item]) for item in order]
 
 
 @pytest.mark.parametrize("seed", range(3))

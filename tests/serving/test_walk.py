@@ -1,4 +1,5 @@
-"""serving._walk (C): the walk over encoded ranked lists, against the Python merge it replaced.
+"""serving._walk (C): the walk over encoded ranked lists and the fusion of a list with session
+candidates, against the Python they replaced.
 
 The oracle below is the merge ``serving.ranking`` ran before the walk moved to C: the runs'
 heads ``(-boosted score, item, reason)`` compared as tuples, the first run winning a full tie.
@@ -6,11 +7,13 @@ heads ``(-boosted score, item, reason)`` compared as tuples, the first run winni
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
 import pytest
 
+from recommender import realtime
 from serving import _walk
 from storage.codec import encode_lists, read_list
 
@@ -131,3 +134,82 @@ def test_allowed_keeps_the_first_items_the_filters_pass_and_seen_ones_if_repeata
         assert _walk.allowed(ranked, skip, blocked, kind_of, kind, category_of, category,
                              limit, seen, repeatable) == expected
         assert skip == before
+
+
+def _blend_oracle(items: list[dict[str, object]], index_of: dict[str, int], again: set[int],
+                  session: list[int], ranked: list[int], sources: list[int], weight: float,
+                  offset: int, n: int, ids: list[str]) -> list[dict[str, object]]:
+    """What ``serving.ranking.with_session`` did after its session candidates, in Python."""
+    indices = [index_of[item["item_id"]] for item in items]  # type: ignore[index]
+    if not session:
+        out = [item for item, index in zip(items, indices, strict=True) if index not in again][:n]
+    else:
+        by_index = dict(zip(indices, items, strict=True))
+        kept = [index for index in indices if index not in again]
+        out = []
+        for entry in realtime.fuse(kept, session, weight, offset, n):
+            score = round(entry.score * 100, 4)
+            if entry.second:
+                source = sources[ranked.index(entry.item)]
+                out.append({"item_id": ids[entry.item], "score": score, "reason": "session",
+                            "because": ids[source]})
+            else:
+                out.append({**by_index[entry.item], "score": score})
+    if len(out) < n:
+        out += [item for item, index in zip(items, indices, strict=True) if index in again
+                ][: n - len(out)]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_blend_gives_what_the_python_fusion_gave(seed: int) -> None:
+    rng = random.Random(seed)
+    n_items = rng.choice([30, 400])
+    ids = [f"i{i}" for i in range(n_items)]
+    index_of = {item_id: index for index, item_id in enumerate(ids)}
+    for _ in range(2_000):
+        mine = rng.sample(range(n_items), rng.randrange(0, 16))
+        items: list[dict[str, object]] = [
+            {"item_id": ids[i], "score": round(rng.uniform(0, 2), 4),
+             "reason": rng.choice(["personalized", "slot:b", "new", "popular"]),
+             **({"title": f"t{i}"} if rng.random() < 0.3 else {})} for i in mine]
+        again = set(rng.sample(range(n_items), rng.randrange(0, 6)) + rng.sample(
+            mine, min(len(mine), rng.randrange(0, 3))))
+        ranked = rng.sample(range(n_items), rng.randrange(0, 30))
+        sources = [rng.randrange(n_items) for _ in ranked]
+        session = [item for item in ranked if rng.random() < 0.6][: rng.randrange(0, 12)]
+        weight, offset, n = rng.choice([0.0, 1.5, 2.0]), rng.choice([1, 10]), rng.randrange(1, 14)
+        expected = _blend_oracle(items, index_of, again, session, ranked, sources, weight,
+                                 offset, n, ids)
+        got = _walk.blend(items, index_of, again, session, realtime.fuse, weight, offset, n,
+                          ranked, sources, ids, "session")
+        assert got == expected
+
+
+def _one_session_item(score: float) -> object:
+    """The score blend gives a session item whose fused score is ``score``."""
+    out = _walk.blend([], {}, set(), [1], lambda *_: [(1, score, True)], 1.0, 10, 5, [1], [0],
+                      ["a", "b"], "session")
+    return out[0]["score"]
+
+
+def test_scores_are_rounded_as_python_rounds_them() -> None:
+    """The C rounding's fast path (the nearest integer of score * 10^4, when clearly not half
+    way) and its fallback (Python's round) give Python's ``round(score * 100, 4)``, the sign of
+    zero included."""
+    rng = random.Random(4)
+    values = [rng.uniform(0, 0.2) for _ in range(20_000)]
+    values += [k / 1e6 + 5e-7 for k in range(0, 200_000, 7)]  # half way at 4 places, x 100
+    values += [0.285, 1.00005, 2.5e-5, -1e-5, -2.5e-5, 21474.83648, 1e300, 1e-320, 0.0, -0.0]
+    for value in values:
+        got, want = _one_session_item(value), round(value * 100, 4)
+        assert got == want and math.copysign(1, got) == math.copysign(1, want), value  # type: ignore[arg-type]
+
+
+def test_blend_refuses_an_item_it_cannot_place() -> None:
+    with pytest.raises(KeyError):  # an id outside the catalog
+        _walk.blend([{"item_id": "zz", "score": 1.0, "reason": "p"}], {"a": 0}, set(), [],
+                    realtime.fuse, 1.0, 10, 5, [], [], ["a"], "session")
+    with pytest.raises(KeyError):  # a fused item that neither list holds
+        _walk.blend([], {}, set(), [1], lambda *_: [(7, 0.5, False)], 1.0, 10, 5, [1], [0],
+                    ["a", "b"], "session")
