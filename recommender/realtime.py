@@ -35,8 +35,8 @@ Neighbours = Callable[[int], tuple[Sequence[int], Sequence[float]] | None]
 
 class Fused(NamedTuple):
     """One item of a fused list: its fused score and whether the second list brought it (it is
-    not in the first, or its contribution from the second list is the larger). A named tuple: serving
-    makes about ten a request, and a frozen dataclass costs several times more to build."""
+    not in the first, or its contribution from the second list is the larger). A named tuple
+    (``fuse`` builds it as a tuple subclass, without its Python ``__new__``)."""
 
     item: int
     score: float
