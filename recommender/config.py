@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -146,7 +147,14 @@ class RulesConfig(_Section):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return _zone(self.timezone)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    """The zone named ``name`` (a request asks for it several times: ``ZoneInfo`` checks its own
+    cache at several times the cost)."""
+    return ZoneInfo(name)
 
 
 class PushConfig(_Section):

@@ -102,8 +102,14 @@ class Context:
 
 
 async def get_context(request: Request) -> Context:
+    """The live version with the app's parts; the same ``Context`` while the version stays
+    (building one per request cost several µs)."""
     state = request.app.state
-    return Context(await state.live.current(), state.store, state.metrics, state.trending)
+    view = await state.live.current()
+    context: Context | None = state.context
+    if context is None or context.version is not view:
+        context = state.context = Context(view, state.store, state.metrics, state.trending)
+    return context
 
 
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]

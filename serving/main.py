@@ -103,6 +103,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.admin_keys = [key.encode("utf-8") for key in settings.admin_keys]
     app.state.ab = ABTesting(store, app.state.live, settings)
     app.state.trending = Trending(store, app.state.live)
+    app.state.context = None  # serving.deps.get_context's, for the live version
     install_error_handlers(app)
     for router in V1_ROUTERS:  # first: routes are matched in order, the hot ones come first
         app.include_router(router, dependencies=[Depends(require_api_key)])

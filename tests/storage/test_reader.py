@@ -9,8 +9,9 @@ import pytest
 import redis
 import redis.exceptions
 
+from storage.connect import pack
 from storage.errors import StoreUnavailable
-from storage.reader import Bundle, Store
+from storage.reader import Bundle, Store, _bundle_commands
 from tests.conftest import RedisProcess
 
 
@@ -96,3 +97,44 @@ def test_tls_urls_use_redis_py() -> None:
     store = Store.connect("rediss://127.0.0.1:1/0", "")
     assert store._lane is None
     asyncio.run(store.close())
+
+
+def test_a_server_that_does_not_answer_is_store_unavailable_in_time() -> None:
+    """A connection whose replies do not come within the timeout is closed and the call is
+    ``StoreUnavailable``; the next call opens a fresh connection (which times out too)."""
+
+    async def scenario() -> tuple[float, int]:
+        opened = 0
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal opened
+            opened += 1
+            await reader.read()  # until the client closes: never a reply
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        store = Store.connect(f"redis://127.0.0.1:{port}/0", "", timeout_seconds=0.2)
+        try:
+            started = asyncio.get_running_loop().time()
+            for _ in range(2):
+                with pytest.raises(StoreUnavailable):
+                    await store.bundle("u1", ["h"])
+            return asyncio.get_running_loop().time() - started, opened
+        finally:
+            await store.close()
+            server.close()
+
+    elapsed, opened = asyncio.run(scenario())
+    assert 0.4 <= elapsed < 5  # two timeouts of 0.2 s, not a hang
+    assert opened == 2  # the timed-out connection was not reused
+
+
+def test_the_bundles_commands_are_what_pack_writes() -> None:
+    """The bundle's one-format commands are byte for byte ``pack``'s (keys and field in
+    UTF-8, as redis-py sends them)."""
+    commands = _bundle_commands("用户-7", ["h:{a}", "h:{b}"], ["s"], ["z:最近", "z2"])
+    assert commands == b"".join([
+        pack(b"HGET", b"h:{a}", "用户-7".encode()), pack(b"HGET", b"h:{b}", "用户-7".encode()),
+        pack(b"SMEMBERS", b"s"), pack(b"ZRANGE", "z:最近".encode(), b"0", b"-1"),
+        pack(b"ZRANGE", b"z2", b"0", b"-1")])
+    assert _bundle_commands("u", [], [], []) == b""
