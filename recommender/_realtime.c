@@ -5,8 +5,8 @@
  * session(newest, neighbours, depth, offset, decay) -> (list[int], list[int])
  *
  * newest: the live items, newest first. ``neighbours(item)`` gives an item's similar items and
- * scores, best first, or None; the first ``depth`` of them with a positive score are the live
- * item's list. The similar item at rank r (from 1) of the live item ``age`` places from the
+ * scores, best first (sequences, or compact: an array('l') and an array('d')), or None; the
+ * first ``depth`` of them with a positive score are the live item's list. The similar item at rank r (from 1) of the live item ``age`` places from the
  * newest adds decay ** age / (offset + r) to its total (a list names an item once). The
  * candidates, all items named but the live items, come back by total, largest first; equal
  * totals keep the order in which the items were first named (as Python's stable sort of a
@@ -22,7 +22,7 @@
 /* One item's entry in a call's table; the entries lie in order of first appearance. */
 typedef struct {
     long item;
-    PyObject *key;    /* borrowed: the item as the caller's sequences hold it */
+    PyObject *key;    /* borrowed: the item as the caller's sequences hold it, or NULL */
     double total;
     double part;      /* session: the largest value one list added; fuse: the first list's */
     PyObject *source; /* session, borrowed: the live item of the list that added ``part`` */
@@ -92,7 +92,7 @@ static Slot *slot_of(Table *table, long item, PyObject *key, int *added)
 /* a new reference to the slot's item as an int: the caller's own object when it is one */
 static PyObject *item_object(const Slot *slot)
 {
-    if (PyLong_CheckExact(slot->key)) {
+    if (slot->key != NULL && PyLong_CheckExact(slot->key)) {
         Py_INCREF(slot->key);
         return slot->key;
     }
@@ -168,12 +168,96 @@ static int sorted(Table *table, Slot **order)
 
 typedef struct {
     PyObject *live;  /* borrowed from newest */
-    PyObject *items; /* owned: the similar items as a list or tuple */
+    PyObject *items; /* owned: the similar items as a list or tuple, or NULL when compact */
+    Py_buffer raw;   /* compact: the similar items as a C long array (array('l')) */
     Py_ssize_t n;
     double weight;
 } Found;
 
-/* the similar list of each live item, trimmed of its tail that is not similar at all */
+/* ``object`` as a contiguous array of ``format`` (one character) with items of ``size`` bytes,
+ * in ``view``; 0 when it is not one (no error set) */
+static int compact(PyObject *object, Py_buffer *view, char format, Py_ssize_t size)
+{
+    if (!PyObject_CheckBuffer(object))
+        return 0;
+    if (PyObject_GetBuffer(object, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    const char *f = view->format;
+    if (f != NULL && (*f == '@' || *f == '=')) /* native order; '=' has standard sizes */
+        f++;
+    if (f == NULL || f[0] != format || f[1] != '\0' || view->itemsize != size) {
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
+static void release(Found *found)
+{
+    if (found->items != NULL)
+        Py_CLEAR(found->items);
+    else if (found->raw.obj != NULL)
+        PyBuffer_Release(&found->raw);
+}
+
+/* one live item's similar list, trimmed of its tail that is not similar at all: items and
+ * scores as sequences of ints and floats, or compact (array('l') and array('d'), as serving
+ * keeps them: no Python object per entry to read); 0, or -1 with an error set */
+static int gather_one(PyObject *pair_object, Py_ssize_t depth, Found *found)
+{
+    PyObject *pair = PySequence_Fast(pair_object, "neighbours must give (items, scores)");
+    if (pair == NULL)
+        return -1;
+    if (PySequence_Fast_GET_SIZE(pair) != 2) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_ValueError, "neighbours must give (items, scores)");
+        return -1;
+    }
+    PyObject *items_object = PySequence_Fast_GET_ITEM(pair, 0);
+    PyObject *scores_object = PySequence_Fast_GET_ITEM(pair, 1);
+    Py_buffer scores_raw = {0};
+    PyObject *scores = NULL;
+    int status = -1;
+    if (compact(items_object, &found->raw, 'l', sizeof(long))) {
+        if (!compact(scores_object, &scores_raw, 'd', sizeof(double))) {
+            PyErr_SetString(PyExc_TypeError, "compact items need compact scores (array('d'))");
+            goto done;
+        }
+    } else {
+        found->items = PySequence_Fast(items_object, "items must be a sequence");
+        scores = found->items ? PySequence_Fast(scores_object, "scores must be a sequence") : NULL;
+        if (scores == NULL)
+            goto done;
+    }
+    Py_ssize_t n_items = found->items ? PySequence_Fast_GET_SIZE(found->items)
+                                      : found->raw.len / (Py_ssize_t)sizeof(long);
+    Py_ssize_t n_scores = scores ? PySequence_Fast_GET_SIZE(scores)
+                                 : scores_raw.len / (Py_ssize_t)sizeof(double);
+    Py_ssize_t n = depth < n_items ? depth : n_items;
+    if (n > n_scores)
+        n = n_scores;
+    while (n > 0) { /* best first: the tail that is not similar at all */
+        double score = scores ? PyFloat_AsDouble(PySequence_Fast_GET_ITEM(scores, n - 1))
+                              : ((const double *)scores_raw.buf)[n - 1];
+        if (score == -1.0 && PyErr_Occurred())
+            goto done;
+        if (score > 0)
+            break;
+        n--;
+    }
+    found->n = n;
+    status = 0;
+done:
+    Py_DECREF(pair);
+    Py_XDECREF(scores);
+    if (scores_raw.obj != NULL)
+        PyBuffer_Release(&scores_raw);
+    return status;
+}
+
+/* the similar list of each live item (``gather_one``), weighted decay ** age */
 static Py_ssize_t gather(PyObject *newest, PyObject *neighbours, Py_ssize_t depth, double decay,
                          Found *found, Py_ssize_t *entries)
 {
@@ -190,45 +274,15 @@ static Py_ssize_t gather(PyObject *newest, PyObject *neighbours, Py_ssize_t dept
             Py_DECREF(result);
             continue;
         }
-        PyObject *pair = PySequence_Fast(result, "neighbours must give (items, scores)");
+        int status = gather_one(result, depth, &found[count]);
         Py_DECREF(result);
-        if (pair == NULL)
-            return -1;
-        if (PySequence_Fast_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
-            PyErr_SetString(PyExc_ValueError, "neighbours must give (items, scores)");
+        if (status < 0) {
+            release(&found[count]);
             return -1;
         }
-        PyObject *items = PySequence_Fast(PySequence_Fast_GET_ITEM(pair, 0), "items");
-        PyObject *scores = PySequence_Fast(PySequence_Fast_GET_ITEM(pair, 1), "scores");
-        Py_DECREF(pair);
-        if (items == NULL || scores == NULL) {
-            Py_XDECREF(items);
-            Py_XDECREF(scores);
-            return -1;
-        }
-        Py_ssize_t n = depth;
-        if (n > PySequence_Fast_GET_SIZE(items))
-            n = PySequence_Fast_GET_SIZE(items);
-        if (n > PySequence_Fast_GET_SIZE(scores))
-            n = PySequence_Fast_GET_SIZE(scores);
-        while (n > 0) { /* best first: the tail that is not similar at all */
-            double score = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(scores, n - 1));
-            if (score == -1.0 && PyErr_Occurred()) {
-                Py_DECREF(items);
-                Py_DECREF(scores);
-                return -1;
-            }
-            if (score > 0)
-                break;
-            n--;
-        }
-        Py_DECREF(scores);
         found[count].live = live;
-        found[count].items = items;
-        found[count].n = n;
         found[count].weight = weight;
-        *entries += n;
+        *entries += found[count].n;
         count++;
     }
     return count;
@@ -265,15 +319,16 @@ static PyObject *session(PyObject *self, PyObject *args)
         goto done;
     }
     for (Py_ssize_t l = 0; l < count; l++) {
-        PyObject **item_at = PySequence_Fast_ITEMS(found[l].items);
+        PyObject **item_at = found[l].items ? PySequence_Fast_ITEMS(found[l].items) : NULL;
+        const long *raw = found[l].raw.buf;
         for (Py_ssize_t i = 0; i < found[l].n; i++) {
-            long item = PyLong_AsLong(item_at[i]);
+            long item = item_at ? PyLong_AsLong(item_at[i]) : raw[i];
             if (item == -1 && PyErr_Occurred())
                 goto done;
             /* what the similar item at rank i + 1 adds: weight / (offset + rank) */
             double value = found[l].weight * (1.0 / (double)(offset + i + 1));
             int added;
-            Slot *slot = slot_of(&table, item, item_at[i], &added);
+            Slot *slot = slot_of(&table, item, item_at ? item_at[i] : NULL, &added);
             if (added) { /* its first value is its total */
                 slot->total = slot->part = value;
                 slot->source = found[l].live;
@@ -323,7 +378,7 @@ static PyObject *session(PyObject *self, PyObject *args)
 done:
     if (found != NULL)
         for (Py_ssize_t l = 0; l < count; l++)
-            Py_XDECREF(found[l].items);
+            release(&found[l]);
     PyMem_Free(found);
     table_close(&table);
     PyMem_Free(order);

@@ -55,7 +55,10 @@ class SlotClock:
 
     def active(self, at: datetime) -> SlotConfig | None:
         """The first slot whose window contains ``at`` (local time), else ``None``."""
-        moment = local_time(at, self.zone)
+        return self.active_at(local_time(at, self.zone))
+
+    def active_at(self, moment: time) -> SlotConfig | None:
+        """The first slot whose window contains the wall-clock time ``moment``, else ``None``."""
         for slot, start, end in self.windows:
             if in_window(moment, start, end):
                 return slot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from recommender.config import SlotConfig
 from recommender.lists import RankedList
@@ -25,10 +25,15 @@ SHOWN_CATEGORIES = 30
 def instant_at(view: VersionView, at: str) -> datetime:
     """The ``at`` query parameter (ISO-8601; local time in the version's time zone without an
     offset) as an aware UTC datetime, also representable in that zone; else 422."""
+    return local_at(view, at).astimezone(UTC)
+
+
+def local_at(view: VersionView, at: str) -> datetime:
+    """``instant_at`` in the version's time zone."""
     zone = view.rules.zone
     try:
-        instant = parse_instant(at, zone)
-        instant.astimezone(zone)  # the first and last hours of years 1 and 9999 overflow
+        # in the zone, where the first and last hours of years 1 and 9999 overflow
+        local = parse_instant(at, zone).astimezone(zone)
     except OverflowError:
         raise InvalidRequest(
             f"query.at: {at!r} is out of range, too close to year 1 or 9999 in the time zone "
@@ -38,14 +43,14 @@ def instant_at(view: VersionView, at: str) -> datetime:
         raise InvalidRequest(
             f"query.at: expected an ISO-8601 date-time such as {AT_EXAMPLE}, got {at!r}"
         ) from None
-    return instant
+    return local
 
 
 def slot_at(view: VersionView, at: str | None) -> SlotConfig | None:
     """The slot active at ``at`` (ISO-8601; now if ``None``) in the version's time zone."""
     if at is None:
         return view.clock.active_now()
-    return view.clock.active(instant_at(view, at))
+    return view.clock.active_at(local_at(view, at).time())
 
 
 def excluded(values: str | None) -> list[str]:

@@ -5,6 +5,7 @@ explanations."""
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Sequence
 
 import pytest
@@ -75,11 +76,27 @@ def test_session_ranking_gives_what_the_python_loop_gave(seed: int) -> None:
                                 session_depth=rng.randrange(1, 35),
                                 decay=rng.choice([1.0, 0.7, 0.5, rng.uniform(0.01, 1.0)]),
                                 session_offset=rng.choice([1, 2, 7]))
-        ranked, source = realtime.session_ranking(recent, similar.get, config)
         expected, expected_source = _session_oracle(recent, similar.get, config)
-        assert ranked == expected
-        assert {item: source[item] for item in ranked} == {
-            item: expected_source[item] for item in expected}
+        compact = {item: (array("l", others), array("d", scores))  # as serving keeps them
+                   for item, (others, scores) in similar.items()}
+        for lists in (similar, compact):
+            ranked, source = realtime.session_ranking(recent, lists.get, config)
+            assert ranked == expected
+            assert all(type(item) is int for item in ranked)
+            assert {item: source[item] for item in ranked} == {
+                item: expected_source[item] for item in expected}
+
+
+def test_compact_lists_are_arrays_of_c_longs_and_doubles_both() -> None:
+    """Items as an array of C longs with scores in a list (or of another type) are refused,
+    not misread; other sequences are read item by item."""
+    config = RealtimeConfig()
+    with pytest.raises(TypeError, match="compact scores"):
+        realtime.session_ranking([0], lambda _: (array("l", [1]), [0.5]), config)
+    with pytest.raises(TypeError, match="compact scores"):
+        realtime.session_ranking([0], lambda _: (array("l", [1]), array("f", [0.5])), config)
+    ranked, _ = realtime.session_ranking([0], lambda _: (array("i", [1, 2]), (0.5, 0.25)), config)
+    assert ranked == [1, 2]
 
 
 def test_an_item_that_is_no_candidate_has_no_explanation() -> None:

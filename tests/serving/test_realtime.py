@@ -144,7 +144,8 @@ async def test_decoded_similar_lists_are_kept_in_a_bounded_cache(
         assert got is view.neighbours(item)  # decoded once
         expected = decode_list(view.similar_of[item])
         depth = view.realtime.session_depth
-        assert got[0] == expected.items[:depth].tolist()
-        assert got[1] == pytest.approx(expected.scores[:depth].tolist())
+        assert got[0].typecode == "l" and got[1].typecode == "d"  # compact, for the C
+        assert got[0].tolist() == expected.items[:depth].tolist()
+        assert got[1].tolist() == pytest.approx(expected.scores[:depth].tolist())
         assert len(view.decoded) <= 2
     assert view.neighbours(10**9) is None  # no list: nothing decoded, nothing kept
