@@ -273,10 +273,14 @@ static PyObject *allowed(PyObject *self, PyObject *args)
     PyObject *items, *skip, *blocked, *kind_of, *kind, *category_of, *category, *seen;
     PyObject *repeatable;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "O!O!OO!UO!OnOO!", &PyList_Type, &items, &PySet_Type, &skip,
+    if (!PyArg_ParseTuple(args, "O!O!OO!UO!OnOO", &PyList_Type, &items, &PySet_Type, &skip,
                           &blocked, &PyList_Type, &kind_of, &kind, &PyList_Type, &category_of,
-                          &category, &limit, &seen, &PyList_Type, &repeatable))
+                          &category, &limit, &seen, &repeatable))
         return NULL;
+    if (repeatable != Py_None && !PyList_Check(repeatable)) {
+        PyErr_SetString(PyExc_TypeError, "repeatable must be a list or None");
+        return NULL;
+    }
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
@@ -299,7 +303,7 @@ static PyObject *allowed(PyObject *self, PyObject *args)
             passed = differs(category_of, (unsigned long)item, category);
         if (passed == 0) {
             passed = PySequence_Contains(seen, key);
-            if (passed > 0) /* seen: passed over unless its category is repeatable */
+            if (passed > 0 && repeatable != Py_None) /* seen: passed over unless repeatable */
                 passed = differs(repeatable, (unsigned long)item, Py_True);
         }
         if (passed < 0)
@@ -480,7 +484,7 @@ static PyMethodDef methods[] = {
     {"allowed", allowed, METH_VARARGS,
      "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit, seen, "
      "repeatable): the first limit items the filters of walk pass, seen ones only if "
-     "repeatable."},
+     "repeatable (never when repeatable is None)."},
     {"blend", blend, METH_VARARGS,
      "blend(items, index_of, again, session, fuse, weight, offset, n, ranked, sources, ids, "
      "reason): response items fused with session candidates (serving.ranking.with_session)."},

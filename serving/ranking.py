@@ -153,21 +153,15 @@ def _own(view: VersionView, request: Request, own: bytes, slot_blob: bytes | Non
 
 def _new_items(view: VersionView, request: Request, categories: list[int],
                seen: Seen, skip: set[int]) -> list[int]:
-    """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first."""
-    picked: list[int] = []
+    """Up to ``NEW_ITEMS`` new items from the user's top categories, best category first, none
+    the user had (added to ``skip``)."""
     names, new_items = view.manifest.categories, view.new_item_ids
-    blocked, kind, category = request.blocked, request.kind, request.category
-    kind_of, category_of = view.kind_of, view.category_of
-    for code in categories:
-        for item in new_items.get(names[code], ()):
-            if (item in skip or item in blocked or kind_of[item] != kind
-                    or (category is not None and category_of[item] != category)
-                    or item in seen()):
-                continue
-            picked.append(item)
-            skip.add(item)
-            if len(picked) == NEW_ITEMS:
-                return picked
+    candidates = [item for code in categories for item in new_items.get(names[code], ())]
+    if not candidates:
+        return []
+    picked = _walk_c.allowed(candidates, skip, request.blocked, view.kind_of, request.kind,
+                             view.category_of, request.category, NEW_ITEMS, seen(), None)
+    skip.update(picked)
     return picked
 
 

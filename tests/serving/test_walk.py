@@ -114,6 +114,7 @@ def test_flags_shorter_than_the_catalog_are_an_index_error_not_a_crash() -> None
 
 
 def test_allowed_keeps_the_first_items_the_filters_pass_and_seen_ones_if_repeatable() -> None:
+    """(``repeatable`` None: never, as for new items.)"""
     rng = random.Random(9)
     n_items = 50
     kind_of = [rng.choice(KINDS) for _ in range(n_items)]
@@ -126,13 +127,14 @@ def test_allowed_keeps_the_first_items_the_filters_pass_and_seen_ones_if_repeata
         kind, category = rng.choice(KINDS), rng.choice([None, *CATEGORIES])
         seen = frozenset(rng.sample(range(n_items), rng.randrange(12)))
         limit = rng.randrange(0, 20)
+        again = rng.random() < 0.7  # None: a seen item is never allowed again
         expected = [item for item in ranked
                     if item not in skip and item not in blocked and kind_of[item] == kind
                     and (category is None or category_of[item] == category)
-                    and (item not in seen or repeatable[item])][:limit]
+                    and (item not in seen or (again and repeatable[item]))][:limit]
         before = set(skip)
         assert _walk.allowed(ranked, skip, blocked, kind_of, kind, category_of, category,
-                             limit, seen, repeatable) == expected
+                             limit, seen, repeatable if again else None) == expected
         assert skip == before
 
 
