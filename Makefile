@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py recommender/_realtime.c serving/_walk.c
+$(STAMP): pyproject.toml setup.py recommender/_realtime.c recommender/_rank.h serving/_walk.c
 	@command -v cc >/dev/null || { echo "make install: the package has C extensions; install a C compiler (apt-get install gcc)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

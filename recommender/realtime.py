@@ -52,10 +52,16 @@ def session_ranking(recent: Sequence[int], neighbours: Neighbours, config: Realt
     at all and is left out. The lists are summed, sorted and explained in C
     (``recommender._realtime``): about 150 additions a request with live items.
     """
-    newest = list(dict.fromkeys(reversed(recent)))[: config.session_items]
-    ranked, sources = _realtime.session(newest, neighbours, config.session_depth,
-                                        config.session_offset, config.decay)
+    ranked, sources = _realtime.session(newest(recent, config), neighbours,
+                                        config.session_depth, config.session_offset,
+                                        config.decay)
     return ranked, Because(ranked, sources)
+
+
+def newest(recent: Sequence[int], config: RealtimeConfig) -> list[int]:
+    """The live items a session ranking starts from: the newest ``session_items`` distinct
+    ones of ``recent`` (oldest first), newest first."""
+    return list(dict.fromkeys(reversed(recent)))[: config.session_items]
 
 
 class Because(Mapping[int, int]):

@@ -13,10 +13,8 @@
  * ``skip`` and returned, at most ``limit`` of them, each as a response item: its id, its boosted
  * score rounded to 4 decimals (Python's ``round``) and its run's reason.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_rank.h"
 #include <math.h>
-#include <string.h>
 
 #define HEADER 9
 #define LEVELS 255.0
@@ -268,6 +266,45 @@ fail:
     return NULL;
 }
 
+/* The filter of ``allowed``: Filter.passes(key) is 1 when the item ``key`` (an int) passes, 0
+ * when it is passed over, -1 on error. */
+typedef struct {
+    PyObject *skip, *blocked, *kind_of, *kind, *category_of, *category, *seen, *repeatable;
+} Filter;
+
+static int passes(const Filter *f, PyObject *key)
+{
+    long item = PyLong_AsLong(key);
+    if (item == -1 && PyErr_Occurred())
+        return -1;
+    if (item < 0) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return -1;
+    }
+    int passed = PySet_Contains(f->skip, key);
+    if (passed == 0)
+        passed = PySequence_Contains(f->blocked, key);
+    if (passed == 0)
+        passed = differs(f->kind_of, (unsigned long)item, f->kind);
+    if (passed == 0 && f->category != Py_None)
+        passed = differs(f->category_of, (unsigned long)item, f->category);
+    if (passed == 0) {
+        passed = PySequence_Contains(f->seen, key);
+        if (passed > 0 && f->repeatable != Py_None) /* seen: passed over unless repeatable */
+            passed = differs(f->repeatable, (unsigned long)item, Py_True);
+    }
+    return passed < 0 ? -1 : !passed;
+}
+
+static int check_repeatable(PyObject *repeatable)
+{
+    if (repeatable != Py_None && !PyList_Check(repeatable)) {
+        PyErr_SetString(PyExc_TypeError, "repeatable must be a list or None");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *allowed(PyObject *self, PyObject *args)
 {
     PyObject *items, *skip, *blocked, *kind_of, *kind, *category_of, *category, *seen;
@@ -277,57 +314,21 @@ static PyObject *allowed(PyObject *self, PyObject *args)
                           &blocked, &PyList_Type, &kind_of, &kind, &PyList_Type, &category_of,
                           &category, &limit, &seen, &repeatable))
         return NULL;
-    if (repeatable != Py_None && !PyList_Check(repeatable)) {
-        PyErr_SetString(PyExc_TypeError, "repeatable must be a list or None");
+    if (check_repeatable(repeatable) < 0)
         return NULL;
-    }
+    Filter filter = {skip, blocked, kind_of, kind, category_of, category, seen, repeatable};
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    int any_category = category == Py_None;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && PyList_GET_SIZE(out) < limit; i++) {
         PyObject *key = PyList_GET_ITEM(items, i);
-        long item = PyLong_AsLong(key);
-        if (item == -1 && PyErr_Occurred())
-            goto fail;
-        if (item < 0) {
-            PyErr_SetString(PyExc_IndexError, "list index out of range");
-            goto fail;
+        int passed = passes(&filter, key);
+        if (passed < 0 || (passed && PyList_Append(out, key) < 0)) {
+            Py_DECREF(out);
+            return NULL;
         }
-        int passed = PySet_Contains(skip, key);
-        if (passed == 0)
-            passed = PySequence_Contains(blocked, key);
-        if (passed == 0)
-            passed = differs(kind_of, (unsigned long)item, kind);
-        if (passed == 0 && !any_category)
-            passed = differs(category_of, (unsigned long)item, category);
-        if (passed == 0) {
-            passed = PySequence_Contains(seen, key);
-            if (passed > 0 && repeatable != Py_None) /* seen: passed over unless repeatable */
-                passed = differs(repeatable, (unsigned long)item, Py_True);
-        }
-        if (passed < 0)
-            goto fail;
-        if (passed == 0 && PyList_Append(out, key) < 0)
-            goto fail;
     }
     return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
-}
-
-/* the item of ``index`` (an int) in ``ranked`` (ints): its position, or -1 */
-static Py_ssize_t position_of(PyObject *ranked, long index)
-{
-    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(ranked); j++) {
-        long item = PyLong_AsLong(PyList_GET_ITEM(ranked, j));
-        if (item == -1 && PyErr_Occurred())
-            return -2;
-        if (item == index)
-            return j;
-    }
-    return -1;
 }
 
 static PyObject *id_of(PyObject *ids, long item)
@@ -339,125 +340,159 @@ static PyObject *id_of(PyObject *ids, long item)
     return PyList_GET_ITEM(ids, item);
 }
 
-/* a fused entry (item, score, second) as a response item: the first list's own item with the
- * fused score, or a session item with its explanation */
-static PyObject *blended_item(PyObject *entry, PyObject *items, PyObject **index,
-                              PyObject *ranked, PyObject *sources, PyObject *ids,
-                              PyObject *reason)
+/* a fused slot as a response item: the first list's own item (the last of ``items`` with its
+ * index) with the fused score, or a session item explained by ``because`` (the live item that
+ * brought it) */
+static PyObject *fused_item(const Slot *slot, PyObject *items, PyObject **index,
+                            PyObject *because, PyObject *ids, PyObject *reason)
 {
-    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
-        PyErr_SetString(PyExc_TypeError, "fuse must give (item, score, second) tuples");
-        return NULL;
-    }
-    long item = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
-    double score = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
-    if ((item == -1 || score == -1.0) && PyErr_Occurred())
-        return NULL;
-    PyObject *score4 = rounded(score * 100.0);
-    if (score4 == NULL)
+    PyObject *score = rounded(slot->total * 100.0);
+    if (score == NULL)
         return NULL;
     PyObject *out = NULL;
-    if (PyTuple_GET_ITEM(entry, 2) == Py_True) {
-        Py_ssize_t at = position_of(ranked, item);
-        if (at == -1)
-            PyErr_Format(PyExc_KeyError, "%ld is not a session candidate", item);
-        if (at < 0 || at >= PyList_GET_SIZE(sources)) {
-            if (at >= 0)
-                PyErr_SetString(PyExc_IndexError, "sources shorter than ranked");
-            goto done;
-        }
-        long source = PyLong_AsLong(PyList_GET_ITEM(sources, at));
-        PyObject *id = id_of(ids, item), *because = NULL;
+    if (theirs(slot)) {
+        long source = PyLong_AsLong(because);
+        PyObject *id = id_of(ids, slot->item), *source_id = NULL;
         if (id != NULL && !(source == -1 && PyErr_Occurred()))
-            because = id_of(ids, source);
-        if (because == NULL)
-            goto done;
-        out = PyDict_New();
-        if (out != NULL && (PyDict_SetItem(out, ITEM_ID, id) < 0 ||
-                            PyDict_SetItem(out, SCORE, score4) < 0 ||
-                            PyDict_SetItem(out, REASON, reason) < 0 ||
-                            PyDict_SetItem(out, BECAUSE, because) < 0))
-            Py_CLEAR(out);
-        goto done;
+            source_id = id_of(ids, source);
+        if (source_id != NULL) {
+            out = PyDict_New();
+            if (out != NULL && (PyDict_SetItem(out, ITEM_ID, id) < 0 ||
+                                PyDict_SetItem(out, SCORE, score) < 0 ||
+                                PyDict_SetItem(out, REASON, reason) < 0 ||
+                                PyDict_SetItem(out, BECAUSE, source_id) < 0))
+                Py_CLEAR(out);
+        }
+        Py_DECREF(score);
+        return out;
     }
-    /* the last of the first list's items with this index, as a dict from index to item */
     for (Py_ssize_t i = PyList_GET_SIZE(items) - 1; i >= 0; i--) {
         long mine = PyLong_AsLong(index[i]);
         if (mine == -1 && PyErr_Occurred())
-            goto done;
-        if (mine == item) {
+            break;
+        if (mine == slot->item) {
             out = PyDict_Copy(PyList_GET_ITEM(items, i));
-            if (out != NULL && PyDict_SetItem(out, SCORE, score4) < 0)
+            if (out != NULL && PyDict_SetItem(out, SCORE, score) < 0)
                 Py_CLEAR(out);
-            goto done;
+            break;
         }
     }
-    PyErr_Format(PyExc_KeyError, "%ld is in neither list", item);
-done:
-    Py_DECREF(score4);
+    Py_DECREF(score);
     return out;
 }
 
-static PyObject *blend(PyObject *self, PyObject *args)
+/* with_session(items, index_of, newest, neighbours, depth, session_offset, decay, again, blocked,
+ *              kind_of, kind, category_of, category, seen, repeatable, weight, offset, n, ids,
+ *              reason) -> (list, bool)
+ *
+ * serving.ranking.with_session in one call: the session ranking of the live items ``newest``
+ * (newest first; recommender.realtime.session_ranking), its first ``n`` candidates that the
+ * filter of ``allowed`` passes (``again`` as its skip set), fused with the indices of ``items``
+ * not in ``again`` (recommender.realtime.fuse, ``weight``, ``offset``) into response items (a
+ * list item keeps its dict with the fused score, a session item gets ``reason`` and
+ * ``because``; scores 100 x the fusion score, rounded as Python rounds), then the items in
+ * ``again`` while the list is shorter than ``n``. Without candidates: ``items`` not in
+ * ``again``, then those in it, ``n`` at most. Also whether there were candidates. Only the
+ * candidates looked at become Python objects.
+ */
+static PyObject *with_session(PyObject *self, PyObject *args)
 {
-    PyObject *items, *index_of, *again, *session, *fuse, *ranked, *sources, *ids, *reason;
-    double weight;
-    long offset;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OdlnO!O!O!U", &PyList_Type, &items, &PyDict_Type,
-                          &index_of, &PySet_Type, &again, &PyList_Type, &session, &fuse,
-                          &weight, &offset, &n, &PyList_Type, &ranked, &PyList_Type, &sources,
-                          &PyList_Type, &ids, &reason))
+    PyObject *items, *index_of, *newest, *neighbours, *ids, *reason;
+    Py_ssize_t depth, n;
+    long session_offset, offset;
+    double decay, weight;
+    Filter filter;
+    if (!PyArg_ParseTuple(args, "O!O!OOnldO!OO!UO!OOOdlnO!U", &PyList_Type, &items,
+                          &PyDict_Type, &index_of, &newest, &neighbours, &depth,
+                          &session_offset, &decay, &PySet_Type, &filter.skip, &filter.blocked,
+                          &PyList_Type, &filter.kind_of, &filter.kind, &PyList_Type,
+                          &filter.category_of, &filter.category, &filter.seen,
+                          &filter.repeatable, &weight, &offset, &n, &PyList_Type, &ids,
+                          &reason))
         return NULL;
-    Py_ssize_t count = PyList_GET_SIZE(items);
-    PyObject **index = PyMem_Malloc((count ? count : 1) * sizeof(PyObject *));
-    char *moved = PyMem_Malloc(count ? count : 1);
-    PyObject *kept = PyList_New(0), *out = PyList_New(0), *fused = NULL;
-    if (index == NULL || moved == NULL) {
+    if (check_repeatable(filter.repeatable) < 0)
+        return NULL;
+    PyObject *again = filter.skip;
+    Py_ssize_t count = PyList_GET_SIZE(items), picked = 0, kept = 0;
+    if (n < 0)
+        n = 0;
+    Session session;
+    Table table = {0};
+    Slot **order = NULL;
+    PyObject **index = PyMem_Malloc((2 * count + 1) * sizeof(PyObject *));
+    PyObject **mine = index + count; /* the indices not in again, borrowed */
+    PyObject **candidates = PyMem_Calloc(n + 1, sizeof(PyObject *)); /* owned */
+    PyObject **because = PyMem_Malloc((n + 1) * sizeof(PyObject *));   /* borrowed */
+    char *moved = PyMem_Malloc(count + 1);
+    PyObject *out = PyList_New(0), *result = NULL;
+    int opened = session_open(&session, newest, neighbours, depth, session_offset, decay);
+    if (opened < 0 || out == NULL)
+        goto done;
+    if (index == NULL || candidates == NULL || because == NULL || moved == NULL) {
         PyErr_NoMemory();
-        goto fail;
+        goto done;
     }
-    if (kept == NULL || out == NULL)
-        goto fail;
+    for (Py_ssize_t k = 0; k < session.kept && picked < n; k++) {
+        PyObject *key = item_object(session.order[k]);
+        int passed = key == NULL ? -1 : passes(&filter, key);
+        if (passed < 0) {
+            Py_XDECREF(key);
+            goto done;
+        }
+        if (passed) {
+            candidates[picked] = key;
+            because[picked++] = session.order[k]->source;
+        } else {
+            Py_DECREF(key);
+        }
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         PyObject *id = PyDict_Check(item) ? PyDict_GetItemWithError(item, ITEM_ID) : NULL;
         if (id == NULL) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_KeyError, "item_id");
-            goto fail;
+            goto done;
         }
         index[i] = PyDict_GetItemWithError(index_of, id); /* borrowed: index_of keeps it */
         if (index[i] == NULL) {
             if (!PyErr_Occurred())
                 PyErr_SetObject(PyExc_KeyError, id);
-            goto fail;
+            goto done;
         }
         int found = PySet_Contains(again, index[i]);
         if (found < 0)
-            goto fail;
+            goto done;
         moved[i] = (char)found;
-        if (!found && PyList_Append(kept, index[i]) < 0)
-            goto fail;
+        if (!found)
+            mine[kept++] = index[i];
     }
-    if (PyList_GET_SIZE(session) == 0) {
+    if (picked == 0) {
         for (Py_ssize_t i = 0; i < count && PyList_GET_SIZE(out) < n; i++)
             if (!moved[i] && PyList_Append(out, PyList_GET_ITEM(items, i)) < 0)
-                goto fail;
+                goto done;
     } else {
-        fused = PyObject_CallFunction(fuse, "OOdln", kept, session, weight, offset, n);
-        if (fused == NULL)
-            goto fail;
-        if (!PyList_Check(fused)) {
-            PyErr_SetString(PyExc_TypeError, "fuse must give a list");
-            goto fail;
-        }
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(fused); k++) {
-            PyObject *entry = blended_item(PyList_GET_ITEM(fused, k), items, index, ranked,
-                                           sources, ids, reason);
-            if (entry == NULL || PyList_Append(out, entry) < 0) {
-                Py_XDECREF(entry);
-                goto fail;
+        if (fuse_open(&table, &order, mine, kept, candidates, picked, weight, offset) < 0)
+            goto done;
+        for (Py_ssize_t k = 0; k < table.count && k < n; k++) {
+            Slot *slot = order[k];
+            PyObject *source = NULL;
+            for (Py_ssize_t j = 0; j < picked && source == NULL; j++)
+                if (PyLong_AsLong(candidates[j]) == slot->item)
+                    source = because[j];
+            if (theirs(slot) && source == NULL) {
+                PyErr_SetString(PyExc_KeyError, "a fused item neither list holds");
+                goto done;
+            }
+            PyObject *entry = fused_item(slot, items, index, source, ids, reason);
+            if (entry == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_KeyError, "a fused item neither list holds");
+                goto done;
+            }
+            if (PyList_Append(out, entry) < 0) {
+                Py_DECREF(entry);
+                goto done;
             }
             Py_DECREF(entry);
         }
@@ -465,19 +500,21 @@ static PyObject *blend(PyObject *self, PyObject *args)
     /* the live items moved out fill a list that would be short */
     for (Py_ssize_t i = 0; i < count && PyList_GET_SIZE(out) < n; i++)
         if (moved[i] && PyList_Append(out, PyList_GET_ITEM(items, i)) < 0)
-            goto fail;
+            goto done;
+    result = Py_BuildValue("(OO)", out, picked ? Py_True : Py_False);
+done:
+    if (candidates != NULL)
+        for (Py_ssize_t j = 0; j < picked; j++)
+            Py_DECREF(candidates[j]);
+    PyMem_Free(candidates);
+    PyMem_Free(because);
     PyMem_Free(index);
     PyMem_Free(moved);
-    Py_DECREF(kept);
-    Py_XDECREF(fused);
-    return out;
-fail:
-    PyMem_Free(index);
-    PyMem_Free(moved);
-    Py_XDECREF(kept);
+    table_close(&table);
+    PyMem_Free(order);
+    session_close(&session);
     Py_XDECREF(out);
-    Py_XDECREF(fused);
-    return NULL;
+    return result;
 }
 
 static PyMethodDef methods[] = {
@@ -485,9 +522,11 @@ static PyMethodDef methods[] = {
      "allowed(items, skip, blocked, kind_of, kind, category_of, category, limit, seen, "
      "repeatable): the first limit items the filters of walk pass, seen ones only if "
      "repeatable (never when repeatable is None)."},
-    {"blend", blend, METH_VARARGS,
-     "blend(items, index_of, again, session, fuse, weight, offset, n, ranked, sources, ids, "
-     "reason): response items fused with session candidates (serving.ranking.with_session)."},
+    {"with_session", with_session, METH_VARARGS,
+     "with_session(items, index_of, newest, neighbours, depth, session_offset, decay, again, "
+     "blocked, kind_of, kind, category_of, category, seen, repeatable, weight, offset, n, ids, "
+     "reason): response items fused with their session's candidates, and whether there were "
+     "any (serving.ranking.with_session)."},
     {"walk", walk, METH_VARARGS,
      "walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids): the allowed "
      "items of encoded ranked lists merged best first, as response items."},

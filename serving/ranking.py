@@ -199,19 +199,17 @@ def with_session(view: VersionView, request: Request, items: list[Item], recent:
     ranking with ``weight`` (``recommender.realtime``); the live items moved out only fill a
     list that would be shorter than ``n`` (a small catalog, seen through). Session items skip
     what the user had in training (``seen``, from their profile) outside repeatable categories,
-    as their published list does. Also whether the session ranking brought candidates."""
+    as their published list does. Also whether the session ranking brought candidates.
+
+    One C call (``serving._walk.with_session``): the session ranking and the fusion are
+    ``recommender.realtime``'s, compiled from the same source (``recommender/_rank.h``)."""
     config = view.realtime
-    again = not_again(view, recent)
-    ranked, because = realtime.session_ranking(recent, view.neighbours, config)
-    session: list[int] = []
-    if ranked:
-        session = _walk_c.allowed(ranked, again, request.blocked, view.kind_of, request.kind,
-                                  view.category_of, request.category, n,
-                                  seen() if seen is not None else _NOTHING, view.repeatable)
-    out = _walk_c.blend(items, view.index_of, again, session, realtime.fuse, weight,
-                        config.offset, n, because.ranked, because.sources, view.item_ids,
-                        SESSION)
-    return out, bool(session)
+    return _walk_c.with_session(
+        items, view.index_of, realtime.newest(recent, config), view.neighbours,
+        config.session_depth, config.session_offset, config.decay, not_again(view, recent),
+        request.blocked, view.kind_of, request.kind, view.category_of, request.category,
+        seen() if seen is not None else _NOTHING, view.repeatable, weight, config.offset, n,
+        view.item_ids, SESSION)
 
 
 class Seen:

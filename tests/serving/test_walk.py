@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 
 import numpy as np
 import pytest
 
 from recommender import realtime
+from recommender.config import RealtimeConfig
 from serving import _walk
 from storage.codec import encode_lists, read_list
 
@@ -163,35 +165,78 @@ def _blend_oracle(items: list[dict[str, object]], index_of: dict[str, int], agai
     return out
 
 
+def _with_session_oracle(items: list[dict[str, object]], index_of: dict[str, int],
+                         recent: list[int], similar: dict[int, tuple[list[int], list[float]]],
+                         config: RealtimeConfig, again: set[int], blocked: frozenset[int],
+                         kind_of: list[str], kind: str, category_of: list[str],
+                         category: str | None, seen: frozenset[int], repeatable: list[bool],
+                         weight: float, n: int, ids: list[str]
+                         ) -> tuple[list[dict[str, object]], bool]:
+    """``serving.ranking.with_session`` as it was composed in Python: the session ranking, its
+    filter, the fusion and the response items."""
+    ranked, because = realtime.session_ranking(recent, similar.get, config)
+    session = _walk.allowed(ranked, set(again), blocked, kind_of, kind, category_of, category,
+                            n, seen, repeatable) if ranked else []
+    return _blend_oracle(items, index_of, again, session, ranked, [because[i] for i in ranked],
+                         weight, config.offset, n, ids), bool(session)
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_blend_gives_what_the_python_fusion_gave(seed: int) -> None:
+def test_with_session_gives_what_the_python_composition_gave(seed: int) -> None:
     rng = random.Random(seed)
     n_items = rng.choice([30, 400])
     ids = [f"i{i}" for i in range(n_items)]
     index_of = {item_id: index for index, item_id in enumerate(ids)}
-    for _ in range(2_000):
+    kind_of = [rng.choice(KINDS) for _ in range(n_items)]
+    category_of = [rng.choice(CATEGORIES) for _ in range(n_items)]
+    repeatable = [category == "breakfast" for category in category_of]
+    similar = {}
+    for item in range(n_items):
+        if rng.random() < 0.9:
+            others = rng.sample(range(n_items), min(rng.randrange(40), n_items))
+            scores = sorted((rng.choice([rng.random(), 0.5, 0.0, -0.1]) for _ in others),
+                            reverse=True)
+            similar[item] = (others, scores)
+    compact = {item: (array("l", others), array("d", scores))
+               for item, (others, scores) in similar.items()}
+    for _ in range(1_500):
         mine = rng.sample(range(n_items), rng.randrange(0, 16))
         items: list[dict[str, object]] = [
             {"item_id": ids[i], "score": round(rng.uniform(0, 2), 4),
              "reason": rng.choice(["personalized", "slot:b", "new", "popular"]),
              **({"title": f"t{i}"} if rng.random() < 0.3 else {})} for i in mine]
-        again = set(rng.sample(range(n_items), rng.randrange(0, 6)) + rng.sample(
-            mine, min(len(mine), rng.randrange(0, 3))))
-        ranked = rng.sample(range(n_items), rng.randrange(0, 30))
-        sources = [rng.randrange(n_items) for _ in ranked]
-        session = [item for item in ranked if rng.random() < 0.6][: rng.randrange(0, 12)]
-        weight, offset, n = rng.choice([0.0, 1.5, 2.0]), rng.choice([1, 10]), rng.randrange(1, 14)
-        expected = _blend_oracle(items, index_of, again, session, ranked, sources, weight,
-                                 offset, n, ids)
-        got = _walk.blend(items, index_of, again, session, realtime.fuse, weight, offset, n,
-                          ranked, sources, ids, "session")
-        assert got == expected
+        recent = [rng.randrange(n_items) for _ in range(rng.randrange(0, 8))] + rng.sample(
+            mine, min(len(mine), rng.randrange(0, 3)))
+        again = {item for item in recent if not repeatable[item]}
+        blocked = frozenset(rng.sample(range(n_items), rng.randrange(0, 6)))
+        seen = frozenset(rng.sample(range(n_items), rng.randrange(0, 12)))
+        kind, category = rng.choice(KINDS), rng.choice([None, None, *CATEGORIES])
+        config = RealtimeConfig(session_items=rng.randrange(1, 8),
+                                session_depth=rng.randrange(1, 35),
+                                decay=rng.choice([1.0, 0.7, rng.uniform(0.01, 1.0)]),
+                                session_offset=rng.choice([1, 2, 7]),
+                                offset=rng.choice([1, 10]))
+        weight, n = rng.choice([0.0, 1.5, 2.0]), rng.randrange(0, 14)
+        expected = _with_session_oracle(items, index_of, recent, similar, config, again,
+                                        blocked, kind_of, kind, category_of, category, seen,
+                                        repeatable, weight, n, ids)
+        for lists in (similar, compact):
+            before = set(again)
+            got = _walk.with_session(
+                items, index_of, realtime.newest(recent, config), lists.get,
+                config.session_depth, config.session_offset, config.decay, again, blocked,
+                kind_of, kind, category_of, category, seen, repeatable, weight, config.offset,
+                n, ids, "session")
+            assert got == expected
+            assert again == before
 
 
 def _one_session_item(score: float) -> object:
-    """The score blend gives a session item whose fused score is ``score``."""
-    out = _walk.blend([], {}, set(), [1], lambda *_: [(1, score, True)], 1.0, 10, 5, [1], [0],
-                      ["a", "b"], "session")
+    """The score with_session gives a session item whose fused score is ``score``: weight w
+    puts the one candidate of an empty list at w / (offset + 1)."""
+    out, _ = _walk.with_session([], {}, [0], {0: ([1], [1.0])}.get, 30, 2, 0.7, set(),
+                                frozenset(), ["p", "p"], "p", ["c", "c"], None, frozenset(),
+                                None, score * 2, 1, 5, ["a", "b"], "session")
     return out[0]["score"]
 
 
@@ -202,16 +247,15 @@ def test_scores_are_rounded_as_python_rounds_them() -> None:
     rng = random.Random(4)
     values = [rng.uniform(0, 0.2) for _ in range(20_000)]
     values += [k / 1e6 + 5e-7 for k in range(0, 200_000, 7)]  # half way at 4 places, x 100
-    values += [0.285, 1.00005, 2.5e-5, -1e-5, -2.5e-5, 21474.83648, 1e300, 1e-320, 0.0, -0.0]
+    values += [0.285, 1.00005, 2.5e-5, 21474.83648, 1e300, 1e-320, 0.0]
     for value in values:
-        got, want = _one_session_item(value), round(value * 100, 4)
+        fused = value * 2 / (1 + 1)  # the fusion's own arithmetic: weight / (offset + rank)
+        got, want = _one_session_item(value), round(fused * 100, 4)
         assert got == want and math.copysign(1, got) == math.copysign(1, want), value  # type: ignore[arg-type]
 
 
-def test_blend_refuses_an_item_it_cannot_place() -> None:
+def test_with_session_refuses_an_item_it_cannot_place() -> None:
     with pytest.raises(KeyError):  # an id outside the catalog
-        _walk.blend([{"item_id": "zz", "score": 1.0, "reason": "p"}], {"a": 0}, set(), [],
-                    realtime.fuse, 1.0, 10, 5, [], [], ["a"], "session")
-    with pytest.raises(KeyError):  # a fused item that neither list holds
-        _walk.blend([], {}, set(), [1], lambda *_: [(7, 0.5, False)], 1.0, 10, 5, [1], [0],
-                    ["a", "b"], "session")
+        _walk.with_session([{"item_id": "zz", "score": 1.0, "reason": "p"}], {"a": 0}, [],
+                           {}.get, 30, 2, 0.7, set(), frozenset(), ["p"], "p", ["c"], None,
+                           frozenset(), None, 1.0, 10, 5, ["a"], "session")
