@@ -160,7 +160,9 @@ def main() -> None:
               "(`MEMORY USAGE`, 8-character ids), expiring `realtime.window_hours` after the "
               "user's last event; the `purchased` set (up to 200 items, 30 days) was there "
               "before. Serving also keeps every similar list of the live version in memory "
-              "(the bytes publish wrote, about 3 bytes an entry)."]
+              "(the bytes publish wrote, about 3 bytes an entry), and the first "
+              "`session_depth` entries of those a session read, as compact arrays "
+              "(`VersionView.neighbours`: 16 bytes an entry, at most 8,192 lists)."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

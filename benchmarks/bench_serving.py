@@ -999,6 +999,23 @@ with live items about 715 -> 560 µs a request, synth without 470 -> 390, shop w
 left with live items is Python glue around the C (the list built n + 5 long, then fused and \
 rebuilt), the request's Redis round trip and the framework, about 80% of the reference's cost \
 without ranking at all.
+- **2026-11-30 (fifth session), the glue.** In-process (the whole ASGI app called directly, 32 \
+in flight, CPU per request, the tree before and after alternating, 3 passes of 15,000 \
+requests; the reference's whole request about 210-220 µs on this machine): synth with 5 live \
+items 300-318 -> 226-254 µs. What went: a request's real-time step is one C call \
+(`serving._walk.with_session`: the session ranking, its filter, the fusion and the response \
+items; the session ranking and the fusion compiled from the same source as \
+`recommender._realtime`, `recommender/_rank.h`), so only the candidates it looks at become \
+Python objects (on the shop, stubbing the whole step out saved 40 µs a request before this \
+step, 30 after); the session's similar lists read from compact arrays and sorted inline; \
+`round(x, 4)` without printing x where the answer is certain (Python's `round` prints the \
+double and reads it back); the lane's timeout a loop timer instead of `asyncio.timeout` (about \
+6 µs a call); the bundle's commands one format each (9 -> 2.5 µs); one `Context` per live \
+version; a query value validated once (a bounded memo); ASCII percent-decoding without \
+urllib's layers; one time-zone conversion for `at`; new items picked by the C filter. Under \
+wrk, short runs (3 rounds of 10 s, synth): without live items 1.01x -> 1.19x, with 5 live \
+items 0.82x -> 1.09x; the one-call step then took shop with live items from 0.99x to 1.18x (2 \
+rounds of 10 s).
 - FastAPI's OpenTelemetry hooks looked up the providers on every request (about 15 µs): off \
 unless `RECSYS_OTEL=true`.
 """

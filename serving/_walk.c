@@ -1,5 +1,7 @@
-/* serving._walk: the walk over encoded ranked lists that every recommendation request makes
- * (serving.ranking), in C.
+/* serving._walk: the loops every recommendation request runs (serving.ranking), in C: the walk
+ * over its encoded ranked lists, the filter of candidates (``allowed``), and the real-time step
+ * (``with_session``: the session ranking and fusion of recommender._realtime, from the same
+ * source, recommender/_rank.h, with the filter and the response items).
  *
  * walk(runs, skip, blocked, kind_of, kind, category_of, category, limit, ids)
  *     -> [{"item_id": ids[item], "score": round(score, 4), "reason": reason}]
@@ -419,8 +421,7 @@ static PyObject *with_session(PyObject *self, PyObject *args)
     Session session;
     Table table = {0};
     Slot **order = NULL;
-    PyObject **index = PyMem_Malloc((2 * count + 1) * sizeof(PyObject *));
-    PyObject **mine = index + count; /* the indices not in again, borrowed */
+    PyObject **index = PyMem_Malloc((2 * count + 1) * sizeof(PyObject *)), **mine = NULL;
     PyObject **candidates = PyMem_Calloc(n + 1, sizeof(PyObject *)); /* owned */
     PyObject **because = PyMem_Malloc((n + 1) * sizeof(PyObject *));   /* borrowed */
     char *moved = PyMem_Malloc(count + 1);
@@ -432,6 +433,7 @@ static PyObject *with_session(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
+    mine = index + count; /* the indices not in again, borrowed */
     for (Py_ssize_t k = 0; k < session.kept && picked < n; k++) {
         PyObject *key = item_object(session.order[k]);
         int passed = key == NULL ? -1 : passes(&filter, key);
