@@ -157,18 +157,26 @@ static PyObject *rounded(double x)
     return out;
 }
 
-/* {"item_id": ids[item], "score": round(score, 4), "reason": reason} */
-static PyObject *response_item(PyObject *ids, unsigned long item, double score, PyObject *reason)
+static PyObject *id_of(PyObject *ids, long item)
 {
-    if ((Py_ssize_t)item >= PyList_GET_SIZE(ids)) {
+    if (item < 0 || item >= PyList_GET_SIZE(ids)) {
         PyErr_SetString(PyExc_IndexError, "list index out of range");
         return NULL;
     }
+    return PyList_GET_ITEM(ids, item);
+}
+
+/* {"item_id": ids[item], "score": round(score, 4), "reason": reason} */
+static PyObject *response_item(PyObject *ids, long item, double score, PyObject *reason)
+{
+    PyObject *id = id_of(ids, item);
+    if (id == NULL)
+        return NULL;
     PyObject *score4 = rounded(score);
     if (score4 == NULL)
         return NULL;
     PyObject *entry = PyDict_New();
-    if (entry == NULL || PyDict_SetItem(entry, ITEM_ID, PyList_GET_ITEM(ids, item)) < 0 ||
+    if (entry == NULL || PyDict_SetItem(entry, ITEM_ID, id) < 0 ||
         PyDict_SetItem(entry, SCORE, score4) < 0 || PyDict_SetItem(entry, REASON, reason) < 0) {
         Py_XDECREF(entry);
         Py_DECREF(score4);
@@ -253,7 +261,7 @@ static PyObject *walk(PyObject *self, PyObject *args)
             goto fail;
         }
         Py_DECREF(key);
-        PyObject *entry = response_item(ids, item, -negative, reason);
+        PyObject *entry = response_item(ids, (long)item, -negative, reason);
         if (entry == NULL || PyList_Append(out, entry) < 0) {
             Py_XDECREF(entry);
             goto fail;
@@ -333,41 +341,26 @@ static PyObject *allowed(PyObject *self, PyObject *args)
     return out;
 }
 
-static PyObject *id_of(PyObject *ids, long item)
-{
-    if (item < 0 || item >= PyList_GET_SIZE(ids)) {
-        PyErr_SetString(PyExc_IndexError, "list index out of range");
-        return NULL;
-    }
-    return PyList_GET_ITEM(ids, item);
-}
-
 /* a fused slot as a response item: the first list's own item (the last of ``items`` with its
  * index) with the fused score, or a session item explained by ``because`` (the live item that
  * brought it) */
 static PyObject *fused_item(const Slot *slot, PyObject *items, PyObject **index,
                             PyObject *because, PyObject *ids, PyObject *reason)
 {
+    if (theirs(slot)) {
+        long source = PyLong_AsLong(because);
+        PyObject *source_id = source == -1 && PyErr_Occurred() ? NULL : id_of(ids, source);
+        PyObject *out = source_id == NULL
+                            ? NULL
+                            : response_item(ids, slot->item, slot->total * 100.0, reason);
+        if (out != NULL && PyDict_SetItem(out, BECAUSE, source_id) < 0)
+            Py_CLEAR(out);
+        return out;
+    }
     PyObject *score = rounded(slot->total * 100.0);
     if (score == NULL)
         return NULL;
     PyObject *out = NULL;
-    if (theirs(slot)) {
-        long source = PyLong_AsLong(because);
-        PyObject *id = id_of(ids, slot->item), *source_id = NULL;
-        if (id != NULL && !(source == -1 && PyErr_Occurred()))
-            source_id = id_of(ids, source);
-        if (source_id != NULL) {
-            out = PyDict_New();
-            if (out != NULL && (PyDict_SetItem(out, ITEM_ID, id) < 0 ||
-                                PyDict_SetItem(out, SCORE, score) < 0 ||
-                                PyDict_SetItem(out, REASON, reason) < 0 ||
-                                PyDict_SetItem(out, BECAUSE, source_id) < 0))
-                Py_CLEAR(out);
-        }
-        Py_DECREF(score);
-        return out;
-    }
     for (Py_ssize_t i = PyList_GET_SIZE(items) - 1; i >= 0; i--) {
         long mine = PyLong_AsLong(index[i]);
         if (mine == -1 && PyErr_Occurred())

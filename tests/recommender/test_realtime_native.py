@@ -59,27 +59,40 @@ def _fuse_oracle(first: Sequence[int], second: Sequence[int], weight: float, off
              or scores[item] - from_first[item] > from_first[item]) for item in order]
 
 
+def random_similar(rng: random.Random, pool: int, share: float
+                   ) -> dict[int, tuple[list[int], list[float]]]:
+    """Similar lists for ``share`` of the items of ``pool``: up to 39 items each, scores best
+    first with ties, zeros and negative tails."""
+    similar = {}
+    for item in range(pool):
+        if rng.random() < share:
+            others = rng.sample(range(pool), min(rng.randrange(40), pool))
+            scores = sorted((rng.choice([rng.random(), 0.5, 0.0, -0.1]) for _ in others),
+                            reverse=True)
+            similar[item] = (others, scores)
+    return similar
+
+
+def compact(similar: dict[int, tuple[list[int], list[float]]]
+            ) -> dict[int, tuple[array[int], array[float]]]:
+    """The lists as serving keeps them (``VersionView.neighbours``)."""
+    return {item: (array("l", others), array("d", scores))
+            for item, (others, scores) in similar.items()}
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_session_ranking_gives_what_the_python_loop_gave(seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(1_500):
         pool = rng.randrange(2, 90)
-        similar = {}
-        for item in range(pool):
-            if rng.random() < 0.85:
-                others = rng.sample(range(pool), min(rng.randrange(40), pool))
-                scores = sorted((rng.choice([rng.random(), 0.5, 0.0, -0.1]) for _ in others),
-                                reverse=True)
-                similar[item] = (others, scores)
+        similar = random_similar(rng, pool, 0.85)
         recent = [rng.randrange(pool) for _ in range(rng.randrange(12))]
         config = RealtimeConfig(session_items=rng.randrange(1, 8),
                                 session_depth=rng.randrange(1, 35),
                                 decay=rng.choice([1.0, 0.7, 0.5, rng.uniform(0.01, 1.0)]),
                                 session_offset=rng.choice([1, 2, 7]))
         expected, expected_source = _session_oracle(recent, similar.get, config)
-        compact = {item: (array("l", others), array("d", scores))  # as serving keeps them
-                   for item, (others, scores) in similar.items()}
-        for lists in (similar, compact):
+        for lists in (similar, compact(similar)):
             ranked, source = realtime.session_ranking(recent, lists.get, config)
             assert ranked == expected
             assert all(type(item) is int for item in ranked)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-from array import array
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from recommender import realtime
 from recommender.config import RealtimeConfig
 from serving import _walk
 from storage.codec import encode_lists, read_list
+from tests.recommender.test_realtime_native import compact, random_similar
 
 KINDS = ["product", "content"]
 CATEGORIES = ["breakfast", "drinks", "snacks"]
@@ -190,15 +190,7 @@ def test_with_session_gives_what_the_python_composition_gave(seed: int) -> None:
     kind_of = [rng.choice(KINDS) for _ in range(n_items)]
     category_of = [rng.choice(CATEGORIES) for _ in range(n_items)]
     repeatable = [category == "breakfast" for category in category_of]
-    similar = {}
-    for item in range(n_items):
-        if rng.random() < 0.9:
-            others = rng.sample(range(n_items), min(rng.randrange(40), n_items))
-            scores = sorted((rng.choice([rng.random(), 0.5, 0.0, -0.1]) for _ in others),
-                            reverse=True)
-            similar[item] = (others, scores)
-    compact = {item: (array("l", others), array("d", scores))
-               for item, (others, scores) in similar.items()}
+    similar = random_similar(rng, n_items, 0.9)
     for _ in range(1_500):
         mine = rng.sample(range(n_items), rng.randrange(0, 16))
         items: list[dict[str, object]] = [
@@ -220,7 +212,7 @@ def test_with_session_gives_what_the_python_composition_gave(seed: int) -> None:
         expected = _with_session_oracle(items, index_of, recent, similar, config, again,
                                         blocked, kind_of, kind, category_of, category, seen,
                                         repeatable, weight, n, ids)
-        for lists in (similar, compact):
+        for lists in (similar, compact(similar)):
             before = set(again)
             got = _walk.with_session(
                 items, index_of, realtime.newest(recent, config), lists.get,
